@@ -1,0 +1,168 @@
+/* Option parsing and error reporting for every command. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+int cli_edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 63 || m > 63)
+        return 99;
+    int row[64];
+    for (size_t j = 0; j <= m; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= n; i++) {
+        int diagonal = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= m; j++) {
+            int up = row[j];
+            int cost = diagonal + (a[i - 1] != b[j - 1]);
+            int best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+            row[j] = cost < best ? cost : best;
+            diagonal = up;
+        }
+    }
+    return row[m];
+}
+
+static void print_help(const cli_command *command, const cli_option *options, int count,
+                       const char *positional_help)
+{
+    printf("usage: %s\n\n%s\n", command->usage, command->summary);
+    if (positional_help && *positional_help)
+        printf("\n%s\n", positional_help);
+    printf("\noptions:\n");
+    for (int i = 0; i < count; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", options[i].name, options[i].metavar ? " " : "",
+                 options[i].metavar ? options[i].metavar : "");
+        printf("  %-22s %s\n", left, options[i].help);
+    }
+    printf("  %-22s %s\n", "--help", "show this help");
+}
+
+static cli_option *find_option(cli_option *options, int count, const char *name, size_t length)
+{
+    for (int i = 0; i < count; i++)
+        if (strlen(options[i].name) == length && strncmp(options[i].name, name, length) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static void unknown_option(const cli_command *command, const cli_option *options, int count,
+                           const char *arg)
+{
+    const char *best = NULL;
+    int best_distance = 4;
+    char name[64];
+    snprintf(name, sizeof name, "%s", arg + 2);
+    name[strcspn(name, "=")] = '\0';
+    for (int i = 0; i < count; i++) {
+        int d = cli_edit_distance(name, options[i].name);
+        if (d < best_distance) {
+            best_distance = d;
+            best = options[i].name;
+        }
+    }
+    fprintf(stderr, "duocl %s: unknown option '%s'", command->name, arg);
+    if (best)
+        fprintf(stderr, "; did you mean '--%s'?", best);
+    fprintf(stderr, " (see 'duocl %s --help')\n", command->name);
+}
+
+int cli_parse(const cli_command *command, int argc, char **argv, cli_option *options,
+              int option_count, const char **positionals, int min_positional,
+              int max_positional, const char *positional_help)
+{
+    int positional_count = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            print_help(command, options, option_count, positional_help);
+            return CLI_HELP_SHOWN;
+        }
+        if (strncmp(arg, "--", 2) == 0) {
+            const char *equals = strchr(arg, '=');
+            size_t length = equals ? (size_t)(equals - arg - 2) : strlen(arg + 2);
+            cli_option *option = find_option(options, option_count, arg + 2, length);
+            if (!option) {
+                unknown_option(command, options, option_count, arg);
+                return CLI_USER_ERROR;
+            }
+            if (!option->metavar) {
+                if (equals) {
+                    fprintf(stderr, "duocl %s: option '--%s' takes no value\n", command->name,
+                            option->name);
+                    return CLI_USER_ERROR;
+                }
+                option->value = "1";
+            } else if (equals) {
+                option->value = equals + 1;
+            } else if (i + 1 < argc) {
+                option->value = argv[++i];
+            } else {
+                fprintf(stderr, "duocl %s: option '--%s' needs a value %s\n", command->name,
+                        option->name, option->metavar);
+                return CLI_USER_ERROR;
+            }
+            continue;
+        }
+        if (positional_count == max_positional) {
+            fprintf(stderr, "duocl %s: unexpected argument '%s' (see 'duocl %s --help')\n",
+                    command->name, arg, command->name);
+            return CLI_USER_ERROR;
+        }
+        positionals[positional_count++] = arg;
+    }
+    if (positional_count < min_positional) {
+        fprintf(stderr, "duocl %s: missing argument; usage: %s\n", command->name, command->usage);
+        return CLI_USER_ERROR;
+    }
+    for (int i = positional_count; i < max_positional; i++)
+        positionals[i] = NULL;
+    return CLI_OK;
+}
+
+int cli_exit_code(duo_status status)
+{
+    switch (status) {
+    case DUO_OK: return CLI_OK;
+    case DUO_ERR_INVALID_ARGUMENT:
+    case DUO_ERR_NO_PLATFORM:
+    case DUO_ERR_NO_DEVICE:
+    case DUO_ERR_IO:
+    case DUO_ERR_FORMAT:
+    case DUO_ERR_CONFIG:
+    case DUO_ERR_NUMERIC:
+    case DUO_ERR_INTERRUPTED:
+        return CLI_USER_ERROR;
+    default:
+        return CLI_INTERNAL_ERROR;
+    }
+}
+
+int cli_report(duo_status status)
+{
+    if (status != DUO_OK)
+        fprintf(stderr, "duocl: error: %s\n", duo_last_error());
+    return cli_exit_code(status);
+}
+
+const char *cli_device_selector(const cli_option *device_option)
+{
+    if (device_option->value)
+        return device_option->value;
+    const char *env = getenv("DUOCL_DEVICE");
+    return env && *env ? env : NULL;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

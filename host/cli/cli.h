@@ -1,0 +1,48 @@
+/* Shared pieces of the duocl command-line tool: option parsing, exit codes
+ * and error reporting. Only the CLI prints and exits; the library never does. */
+#ifndef DUOCL_CLI_H
+#define DUOCL_CLI_H
+
+#include <stdbool.h>
+
+#include "duocl/status.h"
+
+enum { CLI_OK = 0, CLI_USER_ERROR = 1, CLI_INTERNAL_ERROR = 2, CLI_HELP_SHOWN = -1 };
+
+typedef struct cli_option {
+    const char *name;     /* "device" for --device */
+    const char *metavar;  /* "D" for an option with a value; NULL for a flag */
+    const char *help;
+    const char *value;    /* filled in: the value, or "1" for a flag that was given */
+} cli_option;
+
+typedef struct cli_command {
+    const char *name;
+    const char *usage;    /* "duocl devices [--json]" */
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} cli_command;
+
+/* Parses argv[1..] of a command. Fills option values and up to max_positional
+ * positionals. Returns CLI_OK, CLI_HELP_SHOWN after printing --help, or
+ * CLI_USER_ERROR after printing what was wrong (with a hint). */
+int cli_parse(const cli_command *command, int argc, char **argv, cli_option *options,
+              int option_count, const char **positionals, int min_positional,
+              int max_positional, const char *positional_help);
+
+/* Prints "duocl: error: <message>" for a failed status and returns its exit code. */
+int cli_report(duo_status status);
+
+/* The exit code for a status: 1 for bad input, 2 for internal failures. */
+int cli_exit_code(duo_status status);
+
+/* --device if given, else $DUOCL_DEVICE, else NULL (the default device). */
+const char *cli_device_selector(const cli_option *device_option);
+
+/* The distance used for "did you mean" hints. */
+int cli_edit_distance(const char *a, const char *b);
+
+/* Seconds on a monotonic clock. */
+double cli_now(void);
+
+#endif

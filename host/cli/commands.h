@@ -1,0 +1,10 @@
+/* Every duocl command; each lives in its own host/cli/<name>.c. */
+#ifndef DUOCL_CLI_COMMANDS_H
+#define DUOCL_CLI_COMMANDS_H
+
+#include "cli.h"
+
+extern const cli_command cli_devices_command;
+extern const cli_command cli_selftest_command;
+
+#endif

@@ -1,0 +1,61 @@
+/* duocl: the command-line entry point. Dispatches to one command per file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const cli_command *const commands[] = {
+    &cli_devices_command,
+    &cli_selftest_command,
+};
+enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
+
+static void print_usage(FILE *out)
+{
+    fprintf(out, "duocl %s: train, route and study Duo-LLM models on any OpenCL device\n\n"
+                 "usage: duocl COMMAND [options]   (duocl COMMAND --help for its options)\n\n"
+                 "commands:\n",
+            DUOCL_VERSION);
+    for (int i = 0; i < COMMAND_COUNT; i++)
+        fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(out, "\nenvironment:\n"
+                 "  DUOCL_DEVICE      device selector used when --device is not given\n"
+                 "  DUOCL_KERNEL_DIR  load kernels/*.cl from this folder instead of the binary\n"
+                 "  POCL_CACHE_DIR    PoCL's kernel cache (default: ~/.cache/duocl/pocl)\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return CLI_USER_ERROR;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        print_usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        printf("duocl %s\n", DUOCL_VERSION);
+        return CLI_OK;
+    }
+    for (int i = 0; i < COMMAND_COUNT; i++)
+        if (strcmp(name, commands[i]->name) == 0) {
+            int code = commands[i]->run(argc - 1, argv + 1);
+            return code == CLI_HELP_SHOWN ? CLI_OK : code;
+        }
+    const char *best = NULL;
+    int best_distance = 4;
+    for (int i = 0; i < COMMAND_COUNT; i++) {
+        int d = cli_edit_distance(name, commands[i]->name);
+        if (d < best_distance) {
+            best_distance = d;
+            best = commands[i]->name;
+        }
+    }
+    fprintf(stderr, "duocl: unknown command '%s'", name);
+    if (best)
+        fprintf(stderr, "; did you mean '%s'?", best);
+    fprintf(stderr, " (see 'duocl --help')\n");
+    return CLI_USER_ERROR;
+}

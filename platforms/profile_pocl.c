@@ -1,0 +1,24 @@
+/* PoCL: the Portable Computing Language, OpenCL on CPUs through LLVM. */
+#include "profile.h"
+
+static bool is_pocl(const duo_device_info *device)
+{
+    return duo_text_contains(device->platform, "Portable Computing Language") ||
+           duo_text_contains(device->platform_version, "pocl");
+}
+
+const duo_profile duo_profile_pocl = {
+    .name = "pocl",
+    .matches = is_pocl,
+    .build_flags = "",
+    /* One work-group runs as a loop on one core; its size is the loop's
+     * vectorisation width, preferred multiple 8, vector width 16. */
+    .work_group_1d = 64,
+    .work_group_reduce = 64,
+    .work_group_2d = 8,
+    /* PoCL caches compiled kernels itself; reading binaries back triggers
+     * another compile, so our own cache only slows it down. */
+    .binary_cache = false,
+    .quirks = "local memory is emulated in ordinary memory; no fp16; "
+              "kernel cache in POCL_CACHE_DIR",
+};
