@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "ops/residual.h"
-#include "ref/ref.h"
+#include "ref/residual_ref.h"
 #include "testutil.h"
 
 static void check_size(test_context *t, size_t n)

@@ -1,4 +1,4 @@
-#include "ref.h"
+#include "residual_ref.h"
 
 void ref_residual_add(float *out, const float *a, const float *b, size_t n)
 {
