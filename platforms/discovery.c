@@ -137,6 +137,8 @@ static bool offered_elsewhere(const duo_device_list *list, const duo_device_info
 
 static int type_rank(const duo_device_info *d)
 {
+    if (duo_profile_for(d)->simulator)
+        return 4;
     if (d->type == DUO_DEVICE_GPU)
         return d->integrated ? 1 : 0;
     if (d->type == DUO_DEVICE_ACCELERATOR)
@@ -151,11 +153,12 @@ static void choose_default(duo_device_list *list)
     static const char *const rank_reason[] = {
         "the first discrete GPU", "the first integrated GPU (no discrete GPU found)",
         "the first accelerator (no GPU found)", "the first CPU device (no GPU or accelerator found)",
-        "the only kind of device found"};
+        "the first device found (only simulators or unknown device types)"};
     int best = -1, best_rank = 99;
-    bool skipped_clover = false;
+    bool skipped_clover = false, saw_simulator = false;
     for (int i = 0; i < list->count; i++) {
         const duo_device_info *d = &list->devices[i];
+        saw_simulator |= duo_profile_for(d)->simulator;
         if (is_clover(d) && offered_elsewhere(list, d)) {
             skipped_clover = true;
             continue;
@@ -167,8 +170,9 @@ static void choose_default(duo_device_list *list)
     }
     list->default_index = best;
     if (best >= 0)
-        snprintf(list->default_reason, sizeof list->default_reason, "%s%s", rank_reason[best_rank],
-                 skipped_clover ? "; Mesa Clover skipped, another platform offers its device" : "");
+        snprintf(list->default_reason, sizeof list->default_reason, "%s%s%s", rank_reason[best_rank],
+                 skipped_clover ? "; Mesa Clover skipped, another platform offers its device" : "",
+                 saw_simulator && best_rank < 4 ? "; simulators (oclgrind) are never the default" : "");
 }
 
 duo_status duo_devices_list(duo_device_list *out)

@@ -17,6 +17,7 @@ typedef struct duo_profile {
     size_t work_group_reduce;      /* reductions: a power of two */
     size_t work_group_2d;          /* tiled kernels use work_group_2d x work_group_2d */
     bool binary_cache;             /* keep compiled programs on disk */
+    bool simulator;                /* not real hardware: ranked after every real device */
     const char *quirks;            /* what is known about the driver, for humans */
 } duo_profile;
 
@@ -33,6 +34,7 @@ extern const duo_profile duo_profile_amd;
 extern const duo_profile duo_profile_intel;
 extern const duo_profile duo_profile_nvidia;
 extern const duo_profile duo_profile_pocl;
+extern const duo_profile duo_profile_oclgrind;
 extern const duo_profile duo_profile_generic;
 
 #endif

@@ -5,6 +5,7 @@
 #include "profile.h"
 
 static const duo_profile *const profiles[] = {
+    &duo_profile_oclgrind,
     &duo_profile_pocl, /* before the GPU vendors: PoCL also drives some of their devices */
     &duo_profile_nvidia,
     &duo_profile_amd,
