@@ -1,0 +1,38 @@
+#!/bin/bash
+# Installs the Debian packages duocl needs (only those missing), then
+# configures and builds duocl in build/ (or $DUOCL_BUILD_DIR).
+# usage: scripts/setup.sh [--sanitize]   (--sanitize: ASan+UBSan build in build-sanitize/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+    gcc make cmake pkg-config              # toolchain
+    ocl-icd-opencl-dev opencl-c-headers    # OpenCL ICD loader and headers
+    pocl-opencl-icd                        # an OpenCL device on any CPU
+    libclblast-dev clblast-utils           # GEMMs and their tuners
+    libcjson-dev                           # config, tokenizer and result files
+    oclgrind                               # kernel memory-safety tests
+    python3 python3-torch                  # PyTorch parity tests and side-by-side benchmarks
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+command -v npm >/dev/null 2>&1 || missing+=(npm)   # corpora come as npm tarballs
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+build=${DUOCL_BUILD_DIR:-build}
+options=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+if [ "${1:-}" = "--sanitize" ]; then
+    build=${DUOCL_BUILD_DIR:-build-sanitize}
+    options+=(-DDUOCL_SANITIZE=ON)
+fi
+cmake -S . -B "$build" "${options[@]}" >/dev/null
+cmake --build "$build" -j"$(nproc)" >&2
+echo "setup: built $build/duocl" >&2
