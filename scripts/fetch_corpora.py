@@ -40,7 +40,7 @@ import tarfile
 import textwrap
 import time
 
-CLEAN_VERSION = 2
+CLEAN_VERSION = 4
 VAL_PER_MILLE = 50             # 5% of source documents go to validation
 MIN_VAL_BYTES = 250_000        # checked after the split (the issue's floor)
 TASK_CAP_EXAMPLES = 8000       # instruct: at most this many examples per task ...
@@ -244,13 +244,13 @@ def brown_detok(line):
 
 
 def nlp_corpus_docs(root):
-    """Groups of ~20 consecutive sentences from nlp-corpus's 100 shuffled files."""
+    """Groups of 20 consecutive sentences (one paragraph) from nlp-corpus's 100 shuffled files."""
     builds = os.path.join(root, "package", "builds")
     for name in sorted(os.listdir(builds), key=lambda n: int(re.sub(r"\D", "", n) or 0)):
         with open(os.path.join(builds, name), encoding="utf-8") as f:
             sentences = json.load(f)
         for g in range(0, len(sentences), 20):
-            yield f"nlp:{name}:{g // 20}", "\n".join(s.strip() for s in sentences[g:g + 20])
+            yield f"nlp:{name}:{g // 20}", " ".join(s.strip() for s in sentences[g:g + 20])
 
 
 class HTMLText(html.parser.HTMLParser):
@@ -305,24 +305,43 @@ def email_body(msg):
         elif ctype == "text/html" and markup is None:
             markup = text
     text = plain if plain is not None else html_to_text(markup or "")
-    lines = []
+    lines, in_pgp = [], False
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         stripped = line.rstrip()
-        if stripped in ("--", "-- ") or stripped.startswith("_______________"):
-            break  # signature or mailing-list footer
-        if stripped.lstrip().startswith(">"):
-            continue  # quoted text
-        if re.match(r"^(On .*|.* \(.*@.*\)) (wrote|said):$", stripped):
+        if stripped in ("--", "-- ") or re.fullmatch(r"_{30,}", stripped) \
+                or re.fullmatch(r"-+ ?Original Message ?-+", stripped, re.I):
+            break  # signature, mailing-list footer, or the quoted original below
+        if stripped.startswith("-----BEGIN PGP SIGNATURE"):
+            in_pgp = True
+        if in_pgp:
+            in_pgp = not stripped.startswith("-----END PGP SIGNATURE")
             continue
+        if stripped.lstrip().startswith(">") or stripped.startswith("-----BEGIN PGP") \
+                or stripped.startswith("Hash: "):
+            continue  # quoted text, PGP armour
+        if re.match(r"^(On .*|.* \(.*@.*\)) (wrote|said):$", stripped) \
+                or re.match(r"^(From|To|Cc|Sent|Date|Subject|Reply-To): ", stripped):
+            continue  # attribution and forwarded-header lines
+        if re.fullmatch(r"\s*(\S)\1{4,}\s*", stripped) or (len(stripped) > 76 and " " not in stripped):
+            continue  # rules of one repeated character; base64 and other unbroken runs
         lines.append(re.sub(r"[ \t\u00a0]+", " ", stripped).strip())
-    body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return body
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", "\n".join(lines)):
+        rows = [r for r in block.split("\n") if r]
+        # Unwrap hard-wrapped prose (every line but the last is long); keep
+        # lists, tables and short lines as they are.
+        if len(rows) > 1 and all(len(r) >= 40 for r in rows[:-1]):
+            rows = [" ".join(rows)]
+        if rows:
+            paragraphs.append("\n".join(rows))
+    return "\n\n".join(paragraphs)
 
 
 def spam_docs(root):
     """(id, is_spam, subject, body) for every SpamAssassin message with a body >= 100 chars."""
     data = os.path.join(root, "package", "data")
     policy = email.policy.default
+    seen = set()
     for group in sorted(os.listdir(data)):
         gdir = os.path.join(data, group)
         if not os.path.isdir(gdir):
@@ -338,8 +357,10 @@ def spam_docs(root):
                 subject = str(msg.get("subject", "") or "")
             except Exception:
                 continue
-            if len(body) < 100:
-                continue
+            digest = hashlib.sha1(body.encode("utf-8", errors="replace")).digest()
+            if len(body) < 100 or digest in seen:
+                continue  # too short, or the same body again (spam repeats itself)
+            seen.add(digest)
             subject = re.sub(r"\s+", " ", subject).strip()
             yield f"spam:{group}/{name[:5]}", group.startswith("spam"), subject, body
 

@@ -7,6 +7,8 @@
 static const cli_command *const commands[] = {
     &cli_devices_command,
     &cli_selftest_command,
+    &cli_tokenizer_command,
+    &cli_prepare_command,
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 
