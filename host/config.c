@@ -364,10 +364,10 @@ static duo_status check_cross_fields(const char *source, const duo_config *c)
         return duo_fail(DUO_ERR_CONFIG,
                         "%s: model.ffn_small: must be at most ffn_big (%d), got %d", source,
                         m->ffn_big, m->ffn_small);
-    if (strcmp(c->data.tokenizer, "byte") == 0 && m->vocab < 256)
+    if (strcmp(c->data.tokenizer, "byte") == 0 && m->vocab < 257)
         return duo_fail(DUO_ERR_CONFIG,
-                        "%s: model.vocab: the byte tokenizer needs vocab >= 256, got %d", source,
-                        m->vocab);
+                        "%s: model.vocab: the byte tokenizer needs vocab >= 257 (256 bytes and "
+                        "end-of-text), got %d", source, m->vocab);
     if (t->warmup > t->steps)
         return duo_fail(DUO_ERR_CONFIG, "%s: train.warmup: must be at most steps (%d), got %d",
                         source, t->steps, t->warmup);

@@ -284,6 +284,63 @@ static void every_byte_corruption_is_refused(void)
     free(bytes);
 }
 
+/* FNV-1a 64, written again here so the test does not trust the library's. */
+static uint64_t fnv1a(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Past the checksum, the record parser must still never read out of bounds:
+ * corrupt each byte of the body and of the trailer's tensor count, fix the
+ * checksum up, and require either a
+ * clean open (the byte was tensor data) or a "malformed" DUO_ERR_FORMAT. */
+static void parser_survives_corruption_with_valid_checksum(void)
+{
+    char path[128], bad[128];
+    path_in_dir(path, sizeof path, "body.ckpt");
+    path_in_dir(bad, sizeof bad, "body_bad.ckpt");
+    size_t size;
+    unsigned char *bytes;
+    if (!unit_ok("write", write_sample(path, 3)) || !(bytes = slurp(path, &size)))
+        return;
+    unit_check("checksum_is_fnv1a_of_all_before_it", fnv1a(bytes, size - 8) == (uint64_t)bytes[size - 8] +
+               ((uint64_t)bytes[size - 7] << 8) + ((uint64_t)bytes[size - 6] << 16) +
+               ((uint64_t)bytes[size - 5] << 24) + ((uint64_t)bytes[size - 4] << 32) +
+               ((uint64_t)bytes[size - 3] << 40) + ((uint64_t)bytes[size - 2] << 48) +
+               ((uint64_t)bytes[size - 1] << 56), "stored checksum is not FNV-1a 64");
+    int opened = 0, malformed = 0;
+    for (size_t i = 16; i < size - 16; i++) {
+        if (i >= size - 32 && i < size - 24)
+            continue; /* the end marker: checked before the checksum */
+        for (int flip = 0; flip < 3; flip++) {
+            unsigned char saved = bytes[i];
+            bytes[i] ^= (unsigned char[]){0x01, 0x80, 0xff}[flip];
+            uint64_t h = fnv1a(bytes, size - 8);
+            unsigned char saved_sum[8];
+            memcpy(saved_sum, bytes + size - 8, 8);
+            for (int k = 0; k < 8; k++)
+                bytes[size - 8 + k] = (unsigned char)(h >> (8 * k));
+            spit(bad, bytes, size);
+            bytes[i] = saved;
+            memcpy(bytes + size - 8, saved_sum, 8);
+            duo_checkpoint *ck = NULL;
+            duo_status st = duo_checkpoint_open(bad, &ck);
+            char name[64];
+            snprintf(name, sizeof name, "body_byte_%zu_changed", i);
+            if (st == DUO_OK)
+                opened++;
+            else if (unit_fails(name, st, DUO_ERR_FORMAT, "malformed checkpoint at byte", "body_bad.ckpt"))
+                malformed++;
+            duo_checkpoint_close(ck);
+        }
+    }
+    printf("        %d body changes opened (tensor data), %d refused as malformed\n", opened, malformed);
+    free(bytes);
+}
+
 static void wrong_magic_and_version_are_explained(void)
 {
     char path[128];
@@ -413,6 +470,7 @@ int main(void)
     UNIT_RUN(lookups_name_the_tensor_and_shapes);
     UNIT_RUN(every_truncation_is_refused);
     UNIT_RUN(every_byte_corruption_is_refused);
+    UNIT_RUN(parser_survives_corruption_with_valid_checksum);
     UNIT_RUN(wrong_magic_and_version_are_explained);
     UNIT_RUN(writer_refuses_bad_tensors_and_leaves_old_file);
     UNIT_RUN(write_into_missing_directory_fails_cleanly);

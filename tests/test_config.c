@@ -48,12 +48,12 @@ static void shipped_configs_load_with_design_values(void)
     }
     const duo_model_config *t = &c[0].model, *q = &c[1].model, *b = &c[2].model;
     unit_check("tiny_is_small_and_byte_level",
-               t->vocab == 256 && t->d_model <= 64 && t->n_layers <= 4 && t->ctx <= 64 &&
+               t->vocab == 257 && t->d_model <= 64 && t->n_layers <= 4 && t->ctx <= 64 &&
                    strcmp(c[0].data.tokenizer, "byte") == 0,
                "vocab %d d %d L %d ctx %d tokenizer %s", t->vocab, t->d_model, t->n_layers, t->ctx,
                c[0].data.tokenizer);
     unit_check("quickstart_matches_design",
-               q->vocab == 256 && q->d_model == 256 && q->n_layers == 6 && q->n_heads == 4 &&
+               q->vocab == 257 && q->d_model == 256 && q->n_layers == 6 && q->n_heads == 4 &&
                    q->ctx == 256 && q->ffn_big == 1024 && q->ffn_small == 64 &&
                    c[1].train.batch == 16 && c[1].train.lr == 2e-3 &&
                    fabs(c[1].train.min_lr - 0.1 * c[1].train.lr) < 1e-12 &&
@@ -69,7 +69,7 @@ static void shipped_configs_load_with_design_values(void)
 
 static void minimal_config_gets_defaults(void)
 {
-    const char *json = "{\"model\": {\"vocab\": 256, \"d_model\": 64, \"n_layers\": 2, "
+    const char *json = "{\"model\": {\"vocab\": 257, \"d_model\": 64, \"n_layers\": 2, "
                        "\"n_heads\": 2, \"ctx\": 16, \"ffn_big\": 160}}";
     duo_config c;
     if (!unit_ok("minimal", duo_config_parse(json, "minimal", &c)))
@@ -127,7 +127,7 @@ static void bad_overrides_name_key_and_allowed_values(void)
         {"model.vocab=0", "model.vocab", "an integer in [2, 16777216]"},
         {"model.vocab=256.5", "model.vocab", "an integer in"},
         {"model.vocab=\"256\"", "model.vocab", "got \"256\""},
-        {"model.vocab=100", "model.vocab", "byte tokenizer needs vocab >= 256"},
+        {"model.vocab=256", "model.vocab", "byte tokenizer needs vocab >= 257"},
         {"model.d_model=33", "model.n_heads", "divisible by n_heads"},
         {"model.d_model=30", "model.n_heads", "must be even"},
         {"model.n_layers=0", "model.n_layers", "an integer in [1, 64]"},
@@ -182,7 +182,7 @@ typedef struct bad_text {
 
 static void bad_documents_are_explained(void)
 {
-#define SHAPE "\"vocab\": 256, \"d_model\": 32, \"n_layers\": 2, \"n_heads\": 2, \"ctx\": 8"
+#define SHAPE "\"vocab\": 257, \"d_model\": 32, \"n_layers\": 2, \"n_heads\": 2, \"ctx\": 8"
     static const bad_text cases[] = {
         {"{}", "doc: model: missing", NULL},
         {"[1, 2]", "must be a JSON object", NULL},

@@ -39,7 +39,7 @@ enum {
 };
 
 typedef struct duo_model_config {
-    int vocab;          /* V: token ids are 0..V-1 */
+    int vocab;          /* V: token ids are 0..V-1; >= 257 with the byte tokenizer */
     int d_model;        /* d */
     int n_layers;       /* L */
     int n_heads;        /* H; d % H == 0 and the head dim d/H is even (RoPE pairs) */
