@@ -128,14 +128,17 @@ struct duo_checkpoint_writer {
     uint64_t count;
     char **names;   /* written so far, to refuse duplicates */
     size_t names_capacity;
+    bool broken;    /* a write failed: the file is unusable, only abort is allowed */
 };
 
 static duo_status emit(duo_checkpoint_writer *w, const void *data, size_t n)
 {
     if (n == 0)
         return DUO_OK;
-    if (fwrite(data, 1, n, w->file) != n)
+    if (fwrite(data, 1, n, w->file) != n) {
+        w->broken = true;
         return duo_fail(DUO_ERR_IO, "%s: write failed: %s", w->tmp_path, strerror(errno));
+    }
     w->hash = fnv1a(w->hash, data, n);
     w->offset += n;
     return DUO_OK;
@@ -219,6 +222,9 @@ duo_status duo_checkpoint_writer_add(duo_checkpoint_writer *w, const duo_tensor_
 {
     if (!w || !t)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "duo_checkpoint_writer_add: NULL argument");
+    if (w->broken)
+        return duo_fail(DUO_ERR_IO, "%s: an earlier write failed; the writer can only be aborted",
+                        w->tmp_path);
     size_t name_length = t->name ? strlen(t->name) : 0;
     if (name_length == 0 || name_length > DUO_TENSOR_NAME_MAX)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "%s: tensor name must be 1 to %d bytes, got %zu",
@@ -318,6 +324,12 @@ duo_status duo_checkpoint_writer_commit(duo_checkpoint_writer *w)
 {
     if (!w)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "duo_checkpoint_writer_commit: NULL writer");
+    if (w->broken) {
+        duo_status st = duo_fail(DUO_ERR_IO, "%s: an earlier write failed; not committing",
+                                 w->tmp_path);
+        duo_checkpoint_writer_abort(w);
+        return st;
+    }
     unsigned char trailer[TRAILER_BYTES];
     memcpy(trailer, END_MAGIC, 8);
     put_u64(trailer + 8, w->count);

@@ -424,9 +424,23 @@ static void failed_write_leaves_old_checkpoint(void)
     setrlimit(RLIMIT_FSIZE, &limited);
     duo_tensor_desc t = {.name = "big", .dtype = DUO_DTYPE_F32, .ndim = 1, .shape = {n}, .data = big};
     duo_status st = duo_checkpoint_write(path, "{}", &t, 1);
+    /* The same through the incremental writer: once a write failed, later
+     * adds and the commit refuse instead of producing a file with a hole. */
+    duo_checkpoint_writer *w = NULL;
+    duo_status opened = duo_checkpoint_writer_open(path, "{}", &w);
+    duo_status added = opened == DUO_OK ? duo_checkpoint_writer_add(w, &t) : opened;
+    duo_status again = DUO_OK, committed = DUO_OK;
+    if (opened == DUO_OK) {
+        again = duo_checkpoint_writer_add_u64(w, "state.step", 1);
+        committed = duo_checkpoint_writer_commit(w);
+    }
     setrlimit(RLIMIT_FSIZE, &saved);
     signal(SIGXFSZ, old_handler);
     unit_fails("write_past_size_limit", st, DUO_ERR_IO, "limited.ckpt.tmp", NULL);
+    unit_ok("writer_open_under_limit", opened);
+    unit_fails("writer_add_past_size_limit", added, DUO_ERR_IO, "write failed", NULL);
+    unit_check("add_after_failed_write_refused", again == DUO_ERR_IO, "got %s", duo_status_name(again));
+    unit_fails("commit_after_failed_write_refused", committed, DUO_ERR_IO, "earlier write failed", NULL);
     unit_check("failed_write_removes_tmp", !exists(tmp), "%s left behind", tmp);
     check_sample("old_checkpoint_intact_after_failed_write", path, 99);
     free(big);

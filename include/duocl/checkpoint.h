@@ -77,7 +77,8 @@ duo_status duo_checkpoint_writer_open(const char *path, const char *config_json,
 
 /* Appends one tensor (the data is copied to the file now, so a caller can
  * reuse one host buffer for tensor after tensor). A name already written is
- * an error. On any failure the writer is still valid and must be aborted. */
+ * an error. On any failure the writer is still valid and must be aborted;
+ * after a failed write (DUO_ERR_IO) further adds and commit refuse. */
 duo_status duo_checkpoint_writer_add(duo_checkpoint_writer *w, const duo_tensor_desc *tensor);
 
 /* Appends a 0-dimensional u64 tensor (a state scalar). */
