@@ -50,8 +50,15 @@ duo_status duo_fail_context(duo_status status, const char *fmt, ...)
     va_start(args, fmt);
     int n = vsnprintf(last_message, sizeof last_message, fmt, args);
     va_end(args);
-    if (n >= 0 && (size_t)n < sizeof last_message)
-        snprintf(last_message + n, sizeof last_message - (size_t)n, ": %s", previous);
+    size_t used = n < 0 ? 0 : (size_t)n;
+    if (used + 3 < sizeof last_message) {
+        /* Append ": previous", cut to what fits. */
+        size_t room = sizeof last_message - used - 3;
+        size_t keep = strlen(previous) < room ? strlen(previous) : room;
+        memcpy(last_message + used, ": ", 2);
+        memcpy(last_message + used + 2, previous, keep);
+        last_message[used + 2 + keep] = '\0';
+    }
     return status;
 }
 

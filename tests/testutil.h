@@ -41,7 +41,7 @@ void test_fill(test_context *t, float *x, size_t n, float lo, float hi);
 /* Device copies of host arrays (abort the process on failure: a broken
  * runtime makes the rest of the suite meaningless). */
 cl_mem test_upload(test_context *t, const void *host, size_t bytes);
-cl_mem test_alloc(test_context *t, size_t bytes); /* not initialised */
+cl_mem test_alloc(test_context *t, size_t bytes); /* filled with NaN */
 void test_download(test_context *t, cl_mem buffer, void *host, size_t bytes);
 
 /* malloc that aborts on failure. */
