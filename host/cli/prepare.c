@@ -116,6 +116,18 @@ static int run_prepare(int argc, char **argv)
     else
         default_out(options[0].value, out, sizeof out);
 
+    /* Every input must be there before anything is written. */
+    for (int d = 0; d < n; d++)
+        for (int s = 0; s < 2; s++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s.%s.txt", corpora, domains[d], s ? "val" : "train");
+            struct stat info;
+            if (stat(path, &info) != 0)
+                return cli_report(duo_fail(DUO_ERR_IO,
+                                           "corpus file '%s' not found (run '/usr/bin/python3 "
+                                           "scripts/fetch_corpora.py' first, or pass --corpora DIR)",
+                                           path));
+        }
     duo_tokenizer *tok;
     duo_status st = corpus_tokenizer_open(options[0].value, &tok);
     if (st != DUO_OK)
