@@ -157,9 +157,10 @@ static void loader_windows_are_contiguous_and_deterministic(void)
     int da[B], db[B];
     bool same = true, contiguous = true, differs = false;
     for (int step = 0; step < 20; step++) {
-        duo_loader_next(a, B, ta, da);
-        duo_loader_next(b, B, tb, db);
-        duo_loader_next(c, B, tc, NULL);
+        bool read = duo_loader_next(a, B, ta, da) == DUO_OK && duo_loader_next(b, B, tb, db) == DUO_OK &&
+                    duo_loader_next(c, B, tc, NULL) == DUO_OK;
+        if (!unit_check("loader_next", read, "%s", duo_last_error()))
+            break;
         same = same && memcmp(ta, tb, sizeof ta) == 0 && memcmp(da, db, sizeof da) == 0;
         differs = differs || memcmp(ta, tc, sizeof ta) != 0;
         for (int w = 0; w < B; w++) {
@@ -188,7 +189,7 @@ static void loader_mixes_domains_by_weight(void)
     enum { N = 4000 };
     int32_t *t = malloc((size_t)N * (CTX + 1) * sizeof *t);
     int *d = malloc(N * sizeof *d);
-    duo_loader_next(l, N, t, d);
+    unit_ok("loader_next", duo_loader_next(l, N, t, d));
     int count[3] = {0, 0, 0};
     int32_t lowest = INT32_MAX, highest = 0;
     for (int i = 0; i < N; i++) {
@@ -209,6 +210,34 @@ static void loader_mixes_domains_by_weight(void)
     duo_loader_destroy(l);
 }
 
+/* A shard only 3 tokens longer than a window: starts 0, 1 and 2 are the
+ * only ones, and each must come up (and nothing past the end). */
+static void loader_windows_stay_inside_a_short_shard(void)
+{
+    int32_t tokens[CTX + 3];
+    for (int i = 0; i < CTX + 3; i++)
+        tokens[i] = i;
+    char path[512];
+    duo_shard_filename(tmpdir, "short", "train", path, sizeof path);
+    duo_shard_write(path, tokens, CTX + 3, 257, CTX + 3, 0);
+    const char *domains[] = {"short"};
+    double weights[] = {1};
+    duo_loader *l;
+    if (!unit_ok("loader_create_short", duo_loader_create(tmpdir, domains, weights, 1, 257, CTX, 5, &l)))
+        return;
+    int seen[3] = {0, 0, 0};
+    bool inside = true;
+    for (int k = 0; k < 300 && inside; k++) {
+        int32_t w[CTX + 1];
+        inside = unit_ok("loader_next_short", duo_loader_next(l, 1, w, NULL)) && w[0] >= 0 && w[0] <= 2;
+        if (inside)
+            seen[w[0]]++;
+    }
+    unit_check("loader_short_shard_every_start", inside && seen[0] && seen[1] && seen[2],
+               "starts 0/1/2 seen %d/%d/%d times", seen[0], seen[1], seen[2]);
+    duo_loader_destroy(l);
+}
+
 static void loader_state_restores_the_same_windows(void)
 {
     double weights[] = {2, 1, 1};
@@ -218,25 +247,25 @@ static void loader_state_restores_the_same_windows(void)
     enum { B = 4, W = B * (CTX + 1) };
     int32_t first[3][W], resumed[3][W];
     for (int s = 0; s < 5; s++)
-        duo_loader_next(a, B, first[0], NULL);
+        unit_ok("loader_next", duo_loader_next(a, B, first[0], NULL));
     duo_loader_state saved;
     duo_loader_get_state(a, &saved);
     unit_check("loader_state_counts_windows", saved.seed == 42 && saved.next_window == 5 * B, "state %llu/%llu",
                (unsigned long long)saved.seed, (unsigned long long)saved.next_window);
     for (int s = 0; s < 3; s++)
-        duo_loader_next(a, B, first[s], NULL);
+        unit_ok("loader_next", duo_loader_next(a, B, first[s], NULL));
     /* A fresh loader (another process, after a crash) given the saved state. */
     duo_loader_create(tmpdir, DOMAINS, weights, 3, 70000, CTX, 999, &b);
     duo_loader_set_state(b, &saved);
     for (int s = 0; s < 3; s++)
-        duo_loader_next(b, B, resumed[s], NULL);
+        unit_ok("loader_next", duo_loader_next(b, B, resumed[s], NULL));
     unit_check("loader_resume_same_windows", memcmp(first, resumed, sizeof first) == 0,
                "resumed loader read other windows");
     /* Batch size does not matter: window k is window k. */
     duo_loader_set_state(b, &saved);
     int32_t one_by_one[3 * W];
     for (int k = 0; k < 3 * B; k++)
-        duo_loader_next(b, 1, one_by_one + k * (CTX + 1), NULL);
+        unit_ok("loader_next", duo_loader_next(b, 1, one_by_one + k * (CTX + 1), NULL));
     unit_check("loader_windows_independent_of_batching", memcmp(first, one_by_one, sizeof first) == 0,
                "batch of 1 gave other windows");
     duo_loader_destroy(a);
@@ -297,6 +326,7 @@ int main(void)
     make_domain_shards();
     UNIT_RUN(loader_windows_are_contiguous_and_deterministic);
     UNIT_RUN(loader_mixes_domains_by_weight);
+    UNIT_RUN(loader_windows_stay_inside_a_short_shard);
     UNIT_RUN(loader_state_restores_the_same_windows);
     UNIT_RUN(loader_errors_name_the_shard);
     UNIT_RUN(validation_windows_are_fixed);
