@@ -22,8 +22,8 @@
  *                             first of them (an exclusive prefix sum over the
  *                             flattened (3, G) table, which is route-major, so
  *                             it already includes offset[r]).
- *   index:  int (N): index[offset[r] + j] = the token of the j-th token (in
- *           increasing token order) routed to r. The list of route r is the
+ *   index:  int (N): index[offset[r] + j] = t, the position of the j-th token
+ *           (in increasing t) routed to r. The list of route r is the
  *           range [offset[r], offset[r] + count[r]); SMALL and BIG are adjacent,
  *           so [offset[1], N) lists every token that runs an FFN.
  *   slot:   int (N): slot[t] = the position of token t in index (index[slot[t]] = t).
@@ -32,7 +32,7 @@
  *           index[offset + j].
  *
  * The row kernels take (offset, count) from the host, which has read meta's
- * counts to size the GEMMs; global size (C, count), one work-item per element. */
+ * counts to size the GEMMs; one work-item per element (float or float4). */
 
 #define WG DUO_WG_REDUCE
 #define META_HEADER 8
@@ -149,67 +149,77 @@ void compact_index(__global int *index, __global int *slot, __global const int *
     slot[token] = s;
 }
 
-/* Forward, before the FFN (and backward: the block's gradient is the gather of
- * dout): block[j] = x[index[offset + j]]. */
-__kernel void compact_gather(__global float *block, __global const float *x,
-                             __global const int *index, const int offset, const int count,
-                             const int C)
-{
-    const int c = get_global_id(0), j = get_global_id(1);
-    if (c >= C || j >= count)
-        return;
-    const size_t token = index[offset + j];
-    block[(size_t)j * C + c] = x[token * C + c];
+/* The row kernels, written once for an element type T and instantiated twice:
+ * on float (any C; `width` = C) and on float4 (names ending in 4, used when C
+ * is a multiple of 4; `width` = C / 4, rows are still C floats). Moving four
+ * floats per work-item is about 3x faster on PoCL. Each element is copied or
+ * added on its own, so both give the same bits. Global size (width, count). */
+#define COMPACT_ROW_KERNELS(T, SUFFIX)                                                        \
+                                                                                              \
+/* Forward, before the FFN (and backward: the block's gradient is the gather of              \
+ * dout): block[j] = x[index[offset + j]]. */                                                 \
+__kernel void compact_gather##SUFFIX(__global T *block, __global const T *x,                  \
+                                     __global const int *index, const int offset,             \
+                                     const int count, const int width)                        \
+{                                                                                             \
+    const int c = get_global_id(0), j = get_global_id(1);                                     \
+    if (c >= width || j >= count)                                                             \
+        return;                                                                               \
+    const size_t token = index[offset + j];                                                   \
+    block[(size_t)j * width + c] = x[token * width + c];                                      \
+}                                                                                             \
+                                                                                              \
+/* Forward, after the FFN: the residual add, out[t] = h[t] + block[j] for                     \
+ * t = index[offset + j]. out may be h itself (each element is read and then                  \
+ * written by the same work-item). */                                                         \
+__kernel void compact_scatter_add##SUFFIX(__global T *out, __global const T *h,               \
+                                          __global const T *block, __global const int *index, \
+                                          const int offset, const int count, const int width) \
+{                                                                                             \
+    const int c = get_global_id(0), j = get_global_id(1);                                     \
+    if (c >= width || j >= count)                                                             \
+        return;                                                                               \
+    const size_t e = (size_t)index[offset + j] * width + c;                                   \
+    out[e] = h[e] + block[(size_t)j * width + c];                                             \
+}                                                                                             \
+                                                                                              \
+/* Forward, SKIP tokens: out[t] = h[t] for t = index[offset + j] (not needed                  \
+ * when out is h). */                                                                         \
+__kernel void compact_copy_rows##SUFFIX(__global T *out, __global const T *h,                 \
+                                        __global const int *index, const int offset,          \
+                                        const int count, const int width)                     \
+{                                                                                             \
+    const int c = get_global_id(0), j = get_global_id(1);                                     \
+    if (c >= width || j >= count)                                                             \
+        return;                                                                               \
+    const size_t e = (size_t)index[offset + j] * width + c;                                   \
+    out[e] = h[e];                                                                            \
+}                                                                                             \
+                                                                                              \
+/* Backward: the FFN input's gradient goes back to its tokens, overwriting:                   \
+ * dx[t] = dblock[j] for t = index[offset + j]; other rows of dx are untouched. */            \
+__kernel void compact_scatter##SUFFIX(__global T *dx, __global const T *dblock,               \
+                                      __global const int *index, const int offset,            \
+                                      const int count, const int width)                       \
+{                                                                                             \
+    const int c = get_global_id(0), j = get_global_id(1);                                     \
+    if (c >= width || j >= count)                                                             \
+        return;                                                                               \
+    dx[(size_t)index[offset + j] * width + c] = dblock[(size_t)j * width + c];                \
+}                                                                                             \
+                                                                                              \
+/* Backward, accumulating into the residual stream's gradient:                                \
+ * dx[t] += dblock[j] for t = index[offset + j]. */                                           \
+__kernel void compact_scatter_accumulate##SUFFIX(__global T *dx, __global const T *dblock,    \
+                                                 __global const int *index, const int offset, \
+                                                 const int count, const int width)            \
+{                                                                                             \
+    const int c = get_global_id(0), j = get_global_id(1);                                     \
+    if (c >= width || j >= count)                                                             \
+        return;                                                                               \
+    const size_t e = (size_t)index[offset + j] * width + c;                                   \
+    dx[e] = dx[e] + dblock[(size_t)j * width + c];                                            \
 }
 
-/* Forward, after the FFN: the residual add, out[t] = h[t] + block[j] for
- * t = index[offset + j]. out may be h itself (each element is read and then
- * written by the same work-item). */
-__kernel void compact_scatter_add(__global float *out, __global const float *h,
-                                  __global const float *block, __global const int *index,
-                                  const int offset, const int count, const int C)
-{
-    const int c = get_global_id(0), j = get_global_id(1);
-    if (c >= C || j >= count)
-        return;
-    const size_t e = (size_t)index[offset + j] * C + c;
-    out[e] = h[e] + block[(size_t)j * C + c];
-}
-
-/* Forward, SKIP tokens: out[t] = h[t] for t = index[offset + j] (not needed
- * when out is h). */
-__kernel void compact_copy_rows(__global float *out, __global const float *h,
-                                __global const int *index, const int offset, const int count,
-                                const int C)
-{
-    const int c = get_global_id(0), j = get_global_id(1);
-    if (c >= C || j >= count)
-        return;
-    const size_t e = (size_t)index[offset + j] * C + c;
-    out[e] = h[e];
-}
-
-/* Backward: the FFN input's gradient goes back to its tokens, overwriting:
- * dx[t] = dblock[j] for t = index[offset + j]; other rows of dx are untouched. */
-__kernel void compact_scatter(__global float *dx, __global const float *dblock,
-                              __global const int *index, const int offset, const int count,
-                              const int C)
-{
-    const int c = get_global_id(0), j = get_global_id(1);
-    if (c >= C || j >= count)
-        return;
-    dx[(size_t)index[offset + j] * C + c] = dblock[(size_t)j * C + c];
-}
-
-/* Backward, accumulating into the residual stream's gradient:
- * dx[t] += dblock[j] for t = index[offset + j]. */
-__kernel void compact_scatter_accumulate(__global float *dx, __global const float *dblock,
-                                         __global const int *index, const int offset,
-                                         const int count, const int C)
-{
-    const int c = get_global_id(0), j = get_global_id(1);
-    if (c >= C || j >= count)
-        return;
-    const size_t e = (size_t)index[offset + j] * C + c;
-    dx[e] = dx[e] + dblock[(size_t)j * C + c];
-}
+COMPACT_ROW_KERNELS(float, )
+COMPACT_ROW_KERNELS(float4, 4)

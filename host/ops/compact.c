@@ -1,5 +1,7 @@
 /* Launchers for kernels/compact.cl. */
 #include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
 
 #include "compact.h"
 
@@ -49,62 +51,64 @@ duo_status duo_compact_index(duo_runtime *rt, cl_mem routes, size_t route_offset
     return DUO_OK;
 }
 
-/* The row kernels share one shape: global (C, count), rows along dimension 1. */
-static duo_status launch_rows(duo_runtime *rt, const char *name, int nargs, const duo_karg args[],
-                              int offset, int count, size_t C)
+/* The row kernels share one signature: (buffers..., index, offset, count,
+ * width), global size (width, count). Rows whose length is a multiple of 4 use
+ * the float4 instances (name + "4", width C / 4): about 3x faster on PoCL. */
+static duo_status launch_rows(duo_runtime *rt, const char *name, int nbuffers,
+                              const cl_mem buffers[], cl_mem index, int offset, int count,
+                              size_t C)
 {
     if (offset < 0 || count < 0 || C > INT_MAX)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "%s: offset %d, count %d, C %zu not allowed",
                         name, offset, count, C);
+    bool vec4 = C % 4 == 0;
+    int width = (int)(vec4 ? C / 4 : C);
+    char kernel[64];
+    snprintf(kernel, sizeof kernel, "%s%s", name, vec4 ? "4" : "");
+    duo_karg args[7];
+    int nargs = 0;
+    for (int i = 0; i < nbuffers; i++)
+        args[nargs++] = DUO_ARG(buffers[i]);
+    args[nargs++] = DUO_ARG(index);
+    args[nargs++] = DUO_ARG(offset);
+    args[nargs++] = DUO_ARG(count);
+    args[nargs++] = DUO_ARG(width);
     /* Narrow rows would leave most of a wide work-group idle. */
     size_t local0 = rt->work_group_1d;
-    while (local0 > 8 && local0 / 2 >= C)
+    while (local0 > 8 && local0 / 2 >= (size_t)width)
         local0 /= 2;
-    return duo_launch(rt, "compact.cl", name, 2, (size_t[]){C, (size_t)count},
+    return duo_launch(rt, "compact.cl", kernel, 2, (size_t[]){(size_t)width, (size_t)count},
                       (size_t[]){local0, 1}, nargs, args);
 }
 
 duo_status duo_compact_gather(duo_runtime *rt, cl_mem block, cl_mem x, cl_mem index, int offset,
                               int count, size_t C)
 {
-    int width = (int)C;
-    duo_karg args[] = {DUO_ARG(block), DUO_ARG(x), DUO_ARG(index), DUO_ARG(offset), DUO_ARG(count),
-                       DUO_ARG(width)};
-    return launch_rows(rt, "compact_gather", DUO_NARGS(args), args, offset, count, C);
+    return launch_rows(rt, "compact_gather", 2, (cl_mem[]){block, x}, index, offset, count, C);
 }
 
 duo_status duo_compact_scatter_add(duo_runtime *rt, cl_mem out, cl_mem h, cl_mem block,
                                    cl_mem index, int offset, int count, size_t C)
 {
-    int width = (int)C;
-    duo_karg args[] = {DUO_ARG(out),    DUO_ARG(h),     DUO_ARG(block), DUO_ARG(index),
-                       DUO_ARG(offset), DUO_ARG(count), DUO_ARG(width)};
-    return launch_rows(rt, "compact_scatter_add", DUO_NARGS(args), args, offset, count, C);
+    return launch_rows(rt, "compact_scatter_add", 3, (cl_mem[]){out, h, block}, index, offset,
+                       count, C);
 }
 
 duo_status duo_compact_copy_rows(duo_runtime *rt, cl_mem out, cl_mem h, cl_mem index, int offset,
                                  int count, size_t C)
 {
-    int width = (int)C;
-    duo_karg args[] = {DUO_ARG(out), DUO_ARG(h), DUO_ARG(index), DUO_ARG(offset), DUO_ARG(count),
-                       DUO_ARG(width)};
-    return launch_rows(rt, "compact_copy_rows", DUO_NARGS(args), args, offset, count, C);
+    return launch_rows(rt, "compact_copy_rows", 2, (cl_mem[]){out, h}, index, offset, count, C);
 }
 
 duo_status duo_compact_scatter(duo_runtime *rt, cl_mem dx, cl_mem dblock, cl_mem index, int offset,
                                int count, size_t C)
 {
-    int width = (int)C;
-    duo_karg args[] = {DUO_ARG(dx), DUO_ARG(dblock), DUO_ARG(index), DUO_ARG(offset),
-                       DUO_ARG(count), DUO_ARG(width)};
-    return launch_rows(rt, "compact_scatter", DUO_NARGS(args), args, offset, count, C);
+    return launch_rows(rt, "compact_scatter", 2, (cl_mem[]){dx, dblock}, index, offset, count, C);
 }
 
 duo_status duo_compact_scatter_accumulate(duo_runtime *rt, cl_mem dx, cl_mem dblock, cl_mem index,
                                           int offset, int count, size_t C)
 {
-    int width = (int)C;
-    duo_karg args[] = {DUO_ARG(dx), DUO_ARG(dblock), DUO_ARG(index), DUO_ARG(offset),
-                       DUO_ARG(count), DUO_ARG(width)};
-    return launch_rows(rt, "compact_scatter_accumulate", DUO_NARGS(args), args, offset, count, C);
+    return launch_rows(rt, "compact_scatter_accumulate", 2, (cl_mem[]){dx, dblock}, index, offset,
+                       count, C);
 }
