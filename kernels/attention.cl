@@ -1,146 +1,123 @@
 /* Causal multi-head attention, forward and backward.
  *
- * Implementation: the four matrix products of each direction are CLBlast
- * strided-batched GEMMs, launched from host/ops/attention.c; this file holds
- * what GEMM cannot do: moving heads in and out of a GEMM-friendly layout and
- * the masked softmax, forward and backward. Per (batch, head):
+ * Implementation: the matrix products are CLBlast strided-batched GEMMs,
+ * launched from host/ops/attention.c; this file holds what GEMM cannot do:
+ * moving heads in and out of a GEMM-friendly layout and the masked softmax,
+ * forward and backward. Per (batch, head):
  *
- *   forward   S = scale Q K^T            GEMM (full T x T; the upper triangle is
- *             P = causal_softmax(S)      never read: this kernel writes it as 0)
- *             Y = P V                    GEMM (masked P entries are exactly 0)
- *   backward  dP = dY V^T                GEMM
- *             dV = P^T dY                GEMM
- *             dS = P * (dP - rowsum(P * dP))   masked entries written as 0
+ *   forward   S = scale Q K^T            GEMMs
+ *             P = causal_softmax(S)      attention_softmax_forward
+ *             Y = P V                    GEMMs
+ *   backward  dP = dY V^T,  dV = P^T dY  GEMMs
+ *             dS = P * (dP - rowsum(P * dP))   attention_softmax_backward
  *             dQ = scale dS K,  dK = scale dS^T Q   GEMMs
  *
- * with scale = 1/sqrt(hd). Computing the full T x T products wastes the masked
- * half of the score GEMM, but CLBlast's GEMM on PoCL is much faster than a
- * hand-written triangular kernel, so it is still the fast path there.
+ * with scale = 1/sqrt(hd). The host cuts positions into blocks of 64 and
+ * skips the (T, T) blocks above the diagonal (5/8 of the full work remains
+ * at T = 256). Inside the diagonal blocks the GEMMs do compute masked scores;
+ * the softmax kernels never read them and write P and dS there as exactly 0,
+ * and the (T, T) entries the GEMMs skip are likewise written 0 and never read,
+ * so the products that take P or dS as input add exact zeros for masked keys.
+ * GEMMs through CLBlast are the fast path on PoCL; the price is the (T, T)
+ * probabilities kept for the backward (see host/ops/attention.h).
  *
  * Layouts (d = H * hd; head h owns columns [h*hd, (h+1)*hd) of a row):
  *   x    (B, T, d) row-major: the model's q, k, v, y and their gradients.
  *   xh   (B, H, T, hd) row-major: the same values with each head's (T, hd)
  *        block contiguous, so one GEMM stride (T * hd) steps over batch and
- *        head together and a whole direction is one batched GEMM per product.
+ *        head together: one batched GEMM per product and block of positions.
  *   p    (B, H, T, T) row-major: scores or probabilities; row t of a head
  *        attends to keys 0..t, entries t+1..T-1 are masked.
  * Buffers that live inside a larger one (the saved block, the scratch block)
  * are passed as a base pointer and an offset in floats.
  *
- * Determinism: every output element is written by one work-item; row sums are
- * a fixed per-work-item order followed by a fixed tree in local memory. */
+ * Determinism: every output element is written by one work-item, and each
+ * row's sums run in a fixed order inside one work-item. */
 
-/* xh[b, h, t, i] = x[b, t, h*hd + i]. Global size (d, B*T), one work-item per
- * element; reads are contiguous along a row of x. */
+/* xh[b, h, t, :] = x[b, t, h*hd : (h+1)*hd]. One work-item per (row, head),
+ * B*T*H of them, copying hd contiguous floats: a work-item per element costs
+ * PoCL more in work-group overhead than the copy itself. */
 __kernel void attention_split_heads(__global float *xh_base, const int xh_offset,
                                     __global const float *x, const int rows, const int T,
                                     const int H, const int hd)
 {
-    const int c = get_global_id(0);
-    const int r = get_global_id(1);
-    const int d = H * hd;
-    if (c >= d || r >= rows)
+    const int g = get_global_id(0);
+    if (g >= rows * H)
         return;
-    const int b = r / T, t = r - b * T, h = c / hd, i = c - h * hd;
-    xh_base[xh_offset + ((b * H + h) * T + t) * hd + i] = x[r * d + c];
+    const int r = g / H, h = g - r * H, b = r / T, t = r - b * T;
+    __global float *to = xh_base + xh_offset + ((b * H + h) * T + t) * hd;
+    __global const float *from = x + g * hd; /* row r, head h: (r * H + h) * hd */
+    for (int i = 0; i < hd; i++)
+        to[i] = from[i];
 }
 
-/* x[b, t, h*hd + i] = xh[b, h, t, i]: the inverse of attention_split_heads,
- * with the same global size; writes are contiguous along a row of x. */
+/* x[b, t, h*hd : (h+1)*hd] = xh[b, h, t, :]: the inverse of
+ * attention_split_heads, with the same work-items. */
 __kernel void attention_merge_heads(__global float *x, __global const float *xh_base,
                                     const int xh_offset, const int rows, const int T,
                                     const int H, const int hd)
 {
-    const int c = get_global_id(0);
-    const int r = get_global_id(1);
-    const int d = H * hd;
-    if (c >= d || r >= rows)
+    const int g = get_global_id(0);
+    if (g >= rows * H)
         return;
-    const int b = r / T, t = r - b * T, h = c / hd, i = c - h * hd;
-    x[r * d + c] = xh_base[xh_offset + ((b * H + h) * T + t) * hd + i];
-}
-
-/* part[0] = max or sum of part[0..DUO_WG_REDUCE) by a fixed tree. Every
- * work-item of the group must call it; part[lid] must be written before. */
-static void reduce_max(__local float *part, const int lid)
-{
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int stride = DUO_WG_REDUCE / 2; stride > 0; stride >>= 1) {
-        if (lid < stride)
-            part[lid] = fmax(part[lid], part[lid + stride]);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-}
-
-static void reduce_sum(__local float *part, const int lid)
-{
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int stride = DUO_WG_REDUCE / 2; stride > 0; stride >>= 1) {
-        if (lid < stride)
-            part[lid] = part[lid] + part[lid + stride];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    const int r = g / H, h = g - r * H, b = r / T, t = r - b * T;
+    __global const float *from = xh_base + xh_offset + ((b * H + h) * T + t) * hd;
+    __global float *to = x + g * hd;
+    for (int i = 0; i < hd; i++)
+        to[i] = from[i];
 }
 
 /* In place over p (B, H, T, T) at p_offset: scaled scores in, probabilities
  * out. Row t: p[j] = exp(s[j] - max) / sum over j <= t of exp(s[j] - max);
- * p[j] = 0 for j > t, whose scores never reach p. One work-group of
- * DUO_WG_REDUCE work-items per row, B * H * T groups. (No early return for
- * groups past the end: there are none, and PoCL 3.1 crashes on a return
- * before a barrier even when the whole group takes it.) */
-__kernel void attention_softmax_forward(__global float *p_base, const int p_offset, const int T)
+ * p[j] = 0 for j > t, whose scores are never read (they may be unwritten).
+ * One work-item per row (rows = B * H * T), summing in order of j: on PoCL
+ * this is about twice as fast as a work-group per row with a tree reduction,
+ * whose barriers cost more than the 256-element rows they split. */
+__kernel void attention_softmax_forward(__global float *p_base, const int p_offset, const int T,
+                                        const int rows)
 {
-    __local float part[DUO_WG_REDUCE];
-    const int row = get_group_id(0);
-    const int lid = get_local_id(0);
+    const int row = get_global_id(0);
+    if (row >= rows)
+        return;
     const int t = row % T;
     __global float *s = p_base + p_offset + (size_t)row * T;
 
     float m = -INFINITY;
-    for (int j = lid; j <= t; j += DUO_WG_REDUCE)
+    for (int j = 0; j <= t; j++)
         m = fmax(m, s[j]);
-    part[lid] = m;
-    reduce_max(part, lid);
-    m = part[0];
-    barrier(CLK_LOCAL_MEM_FENCE); /* everyone has read part[0] before it is reused */
-
     /* The exponentials are stored, not recomputed: exp is the costly part. */
     float sum = 0.0f;
-    for (int j = lid; j <= t; j += DUO_WG_REDUCE) {
+    for (int j = 0; j <= t; j++) {
         const float e = exp(s[j] - m);
         s[j] = e;
         sum += e;
     }
-    part[lid] = sum;
-    reduce_sum(part, lid);
-    sum = part[0];
-
-    for (int j = lid; j < T; j += DUO_WG_REDUCE)
-        s[j] = j <= t ? s[j] / sum : 0.0f;
+    for (int j = 0; j <= t; j++)
+        s[j] = s[j] / sum;
+    for (int j = t + 1; j < T; j++)
+        s[j] = 0.0f;
 }
 
 /* In place over dp (B, H, T, T) at dp_offset, given p (same layout, at
  * p_offset): dP in, dS out. Row t: D = sum over j <= t of p[j] dp[j];
- * ds[j] = p[j] (dp[j] - D) for j <= t and 0 for j > t. One work-group of
- * DUO_WG_REDUCE work-items per row, B * H * T groups. */
+ * ds[j] = p[j] (dp[j] - D) for j <= t and 0 for j > t, whose dP entries are
+ * never read. One work-item per row, as in the forward. */
 __kernel void attention_softmax_backward(__global float *dp_base, const int dp_offset,
                                          __global const float *p_base, const int p_offset,
-                                         const int T)
+                                         const int T, const int rows)
 {
-    __local float part[DUO_WG_REDUCE];
-    const int row = get_group_id(0);
-    const int lid = get_local_id(0);
+    const int row = get_global_id(0);
+    if (row >= rows)
+        return;
     const int t = row % T;
     __global float *dp = dp_base + dp_offset + (size_t)row * T;
     __global const float *p = p_base + p_offset + (size_t)row * T;
 
     float dot = 0.0f;
-    for (int j = lid; j <= t; j += DUO_WG_REDUCE)
+    for (int j = 0; j <= t; j++)
         dot += p[j] * dp[j];
-    part[lid] = dot;
-    reduce_sum(part, lid);
-    dot = part[0];
-
-    for (int j = lid; j < T; j += DUO_WG_REDUCE)
-        dp[j] = j <= t ? p[j] * (dp[j] - dot) : 0.0f;
+    for (int j = 0; j <= t; j++)
+        dp[j] = p[j] * (dp[j] - dot);
+    for (int j = t + 1; j < T; j++)
+        dp[j] = 0.0f;
 }

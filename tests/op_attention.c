@@ -1,7 +1,9 @@
 /* Causal attention (kernels/attention.cl and the CLBlast GEMMs around it)
  * against its double-precision C reference, at head dims 16 and 24, T in
  * 1, 7, 129 (not multiples of any work-group size), H 1..4 and B 1..3, plus
- * one model-sized shape where CLBlast takes its indirect GEMM path.
+ * T 256 and 300 at a model-sized head dim, where CLBlast takes its indirect
+ * GEMM path. The host cuts positions into blocks of 64 (host/ops/attention.c):
+ * T 129 ends in a block of one position, T 300 in one of 44.
  *
  * Tolerance: q, k, v and dy are uniform in [-1, 1]. The device computes in
  * float with sums of at most T (scores: hd) terms, so its relative error is a
@@ -262,6 +264,8 @@ static void run(test_context *t)
         check_against_reference(t, (duo_attention_shape){1, 1, 1, 16}, false);
         check_against_reference(t, (duo_attention_shape){2, 7, 2, 24}, true);
         check_causality(t, (duo_attention_shape){1, 7, 1, 16}, 3);
+        /* Two position blocks, the second of two positions. */
+        check_against_reference(t, (duo_attention_shape){1, 66, 1, 16}, false);
         return;
     }
     const duo_attention_shape shapes[] = {
@@ -271,6 +275,7 @@ static void run(test_context *t)
         check_against_reference(t, shapes[i], i == 3);
     /* The model's shape at a smaller batch: CLBlast's indirect GEMM path. */
     check_against_reference(t, (duo_attention_shape){2, 256, 4, 64}, true);
+    check_against_reference(t, (duo_attention_shape){1, 300, 2, 64}, false);
     check_causality(t, (duo_attention_shape){2, 129, 3, 24}, 64);
 }
 
