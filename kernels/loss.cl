@@ -93,9 +93,10 @@ void loss_row_stats(__global const float *x, const int V, __local float *scratch
 /* losses[row] = logsumexp(logits[row, :]) - logits[row, target].
  * Global size exactly N * DUO_WG_REDUCE, local DUO_WG_REDUCE: group `row` does
  * row `row`, so every group has a row and no bounds check is needed. Masked rows
- * still compute their statistics and only the store differs: PoCL 3.1 hangs on
- * a kernel that returns early ahead of a barrier, even when the condition is
- * the same for the whole work-group (legal OpenCL). */
+ * still compute their statistics and only the store differs: with an early
+ * `if (targets[row] < 0) return;` ahead of the barriers (legal OpenCL: the same
+ * for the whole group) PoCL 3.1's kernel never finished, even when no row was
+ * masked; a return on get_group_id alone did not hang. */
 __kernel __attribute__((reqd_work_group_size(DUO_WG_REDUCE, 1, 1)))
 void cross_entropy_forward(__global const float *logits, __global const int *targets,
                            __global float *losses, const int V)

@@ -177,6 +177,32 @@ static void check_large_logits(test_context *t, size_t V)
     free(logits);
 }
 
+/* A target >= V is a caller bug: its row's loss and gradient are NaN (so the
+ * mean loss shows it), and the other rows are unaffected. */
+static void check_target_out_of_range(test_context *t)
+{
+    enum { N = 2, V = 37 };
+    float logits[N * V], losses[N], grad[N * V];
+    int32_t targets[N] = {V, 5};
+    test_fill(t, logits, N * V, -4, 4);
+    cl_mem dlogits = test_upload(t, logits, sizeof logits), dtargets = test_upload(t, targets, sizeof targets);
+    cl_mem dloss = test_alloc(t, sizeof losses), dgrad = test_alloc(t, sizeof grad);
+    const char *name = "cross_entropy_target_out_of_range_gives_nan_row";
+    if (test_ok(t, name, duo_cross_entropy_forward(t->rt, dlogits, dtargets, dloss, N, V)) &&
+        test_ok(t, name, duo_cross_entropy_backward(t->rt, dlogits, dtargets, dgrad, N, V, 1.0f))) {
+        test_download(t, dloss, losses, sizeof losses);
+        test_download(t, dgrad, grad, sizeof grad);
+        bool ok = isnan(losses[0]) && isfinite(losses[1]);
+        for (size_t i = 0; i < V; i++)
+            ok = ok && isnan(grad[i]) && isfinite(grad[V + i]);
+        test_true(t, name, ok, ok ? "row 0 NaN, row 1 finite" : "expected NaN only in row 0");
+    }
+    duo_buffer_release(&dlogits);
+    duo_buffer_release(&dtargets);
+    duo_buffer_release(&dloss);
+    duo_buffer_release(&dgrad);
+}
+
 /* The mean alone over many tokens, so the first pass has several work-groups
  * and, past 256 of them, work-items that loop (random losses in [0, 10)). */
 static void check_mean_many(test_context *t, size_t N)
@@ -253,6 +279,7 @@ static void run(test_context *t)
     check_large_logits(t, t->small ? 300 : 32768);
     check_mean_many(t, t->small ? 300 : 40009);
     check_mean_many(t, 0); /* no tokens: mean 0, count 0 */
+    check_target_out_of_range(t);
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv, "op_loss", run); }
