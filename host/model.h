@@ -107,6 +107,21 @@ duo_status duo_model_set_batch_random_routes(duo_model *m, duo_activations *a,
 duo_status duo_model_forward(duo_model *m, duo_activations *a, float *mean_loss,
                              float *per_token);
 
+/* The forward pass in pieces, for the oracle's prefix sharing: the embedding
+ * writes the residual stream x_0; layer l reads x_l and the routes of layer l
+ * and writes x_{l+1} (so a prefix's activations stay valid while deeper
+ * layers are recomputed); the head reads x_L. */
+duo_status duo_model_forward_embed(duo_model *m, duo_activations *a);
+duo_status duo_model_forward_layer(duo_model *m, duo_activations *a, int layer);
+duo_status duo_model_forward_head(duo_model *m, duo_activations *a, float *mean_loss,
+                                  float *per_token);
+
+/* Sets every token of one layer to one route (on the device). */
+duo_status duo_model_set_layer_route(duo_model *m, duo_activations *a, int layer, duo_route route);
+
+/* N = batch * ctx. */
+size_t duo_activations_tokens(const duo_activations *a);
+
 /* Backward pass after forward: m->grads is overwritten with the gradient of
  * the mean loss. */
 duo_status duo_model_backward(duo_model *m, duo_activations *a);

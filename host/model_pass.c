@@ -396,21 +396,45 @@ static duo_status head_backward(duo_model *m, duo_activations *a)
 
 /* ---- whole model ---- */
 
-duo_status duo_model_forward(duo_model *m, duo_activations *a, float *mean_loss, float *per_token)
+duo_status duo_model_forward_embed(duo_model *m, duo_activations *a)
 {
-    duo_runtime *rt = m->rt;
-    size_t d = (size_t)m->config.d_model;
-    DUO_TRY(duo_embedding_forward(rt, a->x[0], m->embed->param, a->tokens, a->N, d,
-                                  m->config.vocab));
-    for (int l = 0; l < m->config.n_layers; l++) {
-        DUO_TRY(attention_block_forward(m, a, l));
-        DUO_TRY(ffn_block_forward(m, a, l));
-    }
+    return duo_embedding_forward(m->rt, a->x[0], m->embed->param, a->tokens, a->N,
+                                 (size_t)m->config.d_model, m->config.vocab);
+}
+
+duo_status duo_model_forward_layer(duo_model *m, duo_activations *a, int layer)
+{
+    DUO_TRY(attention_block_forward(m, a, layer));
+    return ffn_block_forward(m, a, layer);
+}
+
+duo_status duo_model_forward_head(duo_model *m, duo_activations *a, float *mean_loss,
+                                  float *per_token)
+{
     DUO_TRY(head_forward(m, a, mean_loss));
     if (per_token)
-        DUO_TRY(duo_buffer_read(rt, a->losses, 0, a->N * sizeof(float), per_token));
+        DUO_TRY(duo_buffer_read(m->rt, a->losses, 0, a->N * sizeof(float), per_token));
     return DUO_OK;
 }
+
+duo_status duo_model_forward(duo_model *m, duo_activations *a, float *mean_loss, float *per_token)
+{
+    DUO_TRY(duo_model_forward_embed(m, a));
+    for (int l = 0; l < m->config.n_layers; l++)
+        DUO_TRY(duo_model_forward_layer(m, a, l));
+    return duo_model_forward_head(m, a, mean_loss, per_token);
+}
+
+duo_status duo_model_set_layer_route(duo_model *m, duo_activations *a, int layer, duo_route route)
+{
+    const cl_uchar value = (cl_uchar)route;
+    DUO_CL(clEnqueueFillBuffer(m->rt->queue, a->routes, &value, 1, (size_t)layer * a->N, a->N, 0,
+                               NULL, NULL),
+           "setting a layer's routes");
+    return DUO_OK;
+}
+
+size_t duo_activations_tokens(const duo_activations *a) { return a->N; }
 
 duo_status duo_model_backward(duo_model *m, duo_activations *a)
 {
