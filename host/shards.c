@@ -6,6 +6,7 @@
 #include "duocl/data.h"
 #include "duocl/tokenizer.h"
 #include "error.h"
+#include "fileio.h"
 #include "tokenizer_internal.h"
 
 static const char MAGIC[8] = {'D', 'U', 'O', 'C', 'L', 'T', 'O', 'K'};

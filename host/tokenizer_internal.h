@@ -57,15 +57,4 @@ static inline uint64_t duo_fnv1a(uint64_t h, const uint8_t *p, size_t n)
     return h;
 }
 
-/* Whole-file helpers for the data formats (tokenizer files, shards). */
-
-/* Reads a whole file into *data (malloc'd, with a NUL after the last byte);
- * `what` names the kind of file in the error ("tokenizer file"). */
-duo_status duo_read_whole_file(const char *path, const char *what, uint8_t **data, size_t *n);
-
-/* Writes parts one after another to path + ".tmp", flushes and syncs it, then
- * renames it over path, so a crash never leaves a half-written file there. */
-duo_status duo_write_file_atomic(const char *path, const char *what, const void *const *parts,
-                                 const size_t *sizes, int n_parts);
-
 #endif

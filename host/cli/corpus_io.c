@@ -6,6 +6,7 @@
 
 #include "corpus_io.h"
 #include "error.h"
+#include "fileio.h"
 #include "tokenizer_internal.h"
 
 duo_status corpus_read(const char *corpora, const char *domain, const char *split, uint8_t **text,
