@@ -129,6 +129,39 @@ duo_status duo_model_backward(duo_model *m, duo_activations *a);
 /* The tokens each route got at each layer in the last forward (counts[l][r]). */
 const duo_compact_counts *duo_activations_counts(const duo_activations *a, int layer);
 
+/* Routing by a learned router instead of the routes buffer. */
+typedef enum duo_router_mode {
+    DUO_ROUTER_OFF,  /* routes come from the routes buffer (set_batch*) */
+    DUO_ROUTER_SOFT, /* every module runs on every token; the layer output is the
+                        mixture h + sum_m P_m FFN_m(f), P = softmax(beta z); backward
+                        computes the router's gradient only (backbone frozen) */
+    DUO_ROUTER_HARD  /* each token takes the module of its largest logit (argmax);
+                        the routes buffer is overwritten layer by layer */
+} duo_router_mode;
+
+typedef struct duo_router_binding {
+    duo_router_mode mode;
+    int M;                 /* allowed modules, 2 or 3 */
+    int modules[3];        /* route id of each column, in increasing id order */
+    cl_mem modules_buffer; /* the same, (M) int on the device */
+    cl_mem weights;        /* (L, d, M): layer l's router is rows [l*d, (l+1)*d) */
+    cl_mem grads;          /* (L, d, M), overwritten by backward in SOFT mode */
+    cl_mem aux;            /* (B) floats: the budget penalty's gradient on each
+                              sequence's P_big, set by the caller before backward */
+    float beta;            /* softmax sharpness */
+} duo_router_binding;
+
+/* Binds a router (NULL or mode OFF: none) to these activations. The binding is
+ * copied; its buffers must outlive the activations' use. SOFT needs training
+ * activations. */
+duo_status duo_activations_set_router(duo_model *m, duo_activations *a,
+                                      const duo_router_binding *router);
+
+/* SOFT mode: the router probabilities of the last forward, (L, N, M) floats
+ * on the host (for the budget penalty and analyses). */
+duo_status duo_activations_read_router_probs(const duo_model *m, const duo_activations *a,
+                                             float *out);
+
 /* Device buffers of the last forward, for tests and analyses. */
 cl_mem duo_activations_logits(const duo_activations *a); /* (N, V); dlogits after backward */
 

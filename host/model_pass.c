@@ -12,6 +12,7 @@
 #include "ops/ffn.h"
 #include "ops/norm.h"
 #include "ops/residual.h"
+#include "ops/router.h"
 #include "ops/routes.h"
 
 struct duo_activations {
@@ -47,6 +48,14 @@ struct duo_activations {
     cl_mem norm_scratch;
     cl_mem csr_offsets, csr_positions;   /* tokens grouped by id, for the embedding */
     int *host_csr_offsets, *host_csr_positions;
+    /* Router (duo_activations_set_router). */
+    duo_router_binding router;
+    duo_router_columns router_cols;
+    bool frozen;                         /* backbone weights get no gradient */
+    cl_mem router_z[DUO_MAX_LAYERS];     /* (N, M) logits */
+    cl_mem router_p;                     /* (L, N, M) probabilities, SOFT */
+    cl_mem y_mix[DUO_ROUTE_COUNT][DUO_MAX_LAYERS]; /* (N, d) module outputs, SOFT */
+    cl_mem router_dp, router_dz;         /* (N, M) */
 };
 
 static duo_matrix plain(cl_mem buffer, size_t ld) { return (duo_matrix){buffer, 0, ld, false}; }
@@ -195,9 +204,65 @@ void duo_activations_destroy(duo_activations *a)
             duo_buffer_release(&a->gate[r][l]);
         }
     }
+    duo_buffer_release(&a->router_p);
+    duo_buffer_release(&a->router_dp);
+    duo_buffer_release(&a->router_dz);
+    for (int l = 0; l < DUO_MAX_LAYERS; l++) {
+        duo_buffer_release(&a->router_z[l]);
+        for (int r = 0; r < DUO_ROUTE_COUNT; r++)
+            duo_buffer_release(&a->y_mix[r][l]);
+    }
     free(a->host_csr_offsets);
     free(a->host_csr_positions);
     free(a);
+}
+
+duo_status duo_activations_set_router(duo_model *m, duo_activations *a,
+                                      const duo_router_binding *router)
+{
+    duo_runtime *rt = m->rt;
+    int L = m->config.n_layers;
+    size_t N = a->N, d = (size_t)m->config.d_model;
+    if (!router || router->mode == DUO_ROUTER_OFF) {
+        a->router.mode = DUO_ROUTER_OFF;
+        a->frozen = false;
+        return DUO_OK;
+    }
+    if (router->M < 2 || router->M > 3)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "a router chooses among 2 or 3 modules, not %d",
+                        router->M);
+    if (router->mode == DUO_ROUTER_SOFT && !a->training)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT,
+                        "soft routing (router training) needs activations created for training");
+    a->router = *router;
+    a->frozen = router->mode == DUO_ROUTER_SOFT;
+    a->router_cols = (duo_router_columns){.M = router->M, .col = {-1, -1, -1}};
+    for (int c = 0; c < router->M; c++)
+        a->router_cols.col[router->modules[c]] = c;
+    for (int l = 0; l < L; l++)
+        if (!a->router_z[l])
+            DUO_TRY(alloc_floats(rt, N * 3, &a->router_z[l]));
+    if (router->mode != DUO_ROUTER_SOFT)
+        return DUO_OK;
+    if (!a->router_p) {
+        DUO_TRY(alloc_floats(rt, (size_t)L * N * 3, &a->router_p));
+        DUO_TRY(alloc_floats(rt, N * 3, &a->router_dp));
+        DUO_TRY(alloc_floats(rt, N * 3, &a->router_dz));
+    }
+    for (int l = 0; l < L; l++)
+        for (int r = DUO_ROUTE_SMALL; r <= DUO_ROUTE_BIG; r++)
+            if (a->router_cols.col[r] >= 0 && !a->y_mix[r][l])
+                DUO_TRY(alloc_floats(rt, N * d, &a->y_mix[r][l]));
+    return DUO_OK;
+}
+
+duo_status duo_activations_read_router_probs(const duo_model *m, const duo_activations *a,
+                                             float *out)
+{
+    if (a->router.mode != DUO_ROUTER_SOFT)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "router probabilities exist in soft mode only");
+    size_t floats = (size_t)m->config.n_layers * a->N * (size_t)a->router.M;
+    return duo_buffer_read(m->rt, a->router_p, 0, floats * sizeof(float), out);
 }
 
 const duo_compact_counts *duo_activations_counts(const duo_activations *a, int layer)
@@ -281,21 +346,97 @@ static duo_status attention_block_backward(duo_model *m, duo_activations *a, int
     duo_runtime *rt = m->rt;
     const duo_layer_weights *w = &m->layer[l];
     size_t N = a->N, d = (size_t)m->config.d_model;
-    DUO_TRY(linear_backward_weight(rt, w->wo->grad, a->y[l], a->dh, N, d, d));
+    if (!a->frozen)
+        DUO_TRY(linear_backward_weight(rt, w->wo->grad, a->y[l], a->dh, N, d, d));
     DUO_TRY(linear_backward_input(rt, a->dy, a->dh, w->wo->param, N, d, d, 0.0f));
     DUO_TRY(duo_attention_backward(rt, a->att, a->dq, a->dk, a->dv, a->att_scratch, a->dy,
                                    a->att_saved[l]));
     DUO_TRY(duo_rope_backward(rt, a->dq, a->dq, &m->rope, a->B, a->T, a->att.H));
     DUO_TRY(duo_rope_backward(rt, a->dk, a->dk, &m->rope, a->B, a->T, a->att.H));
-    DUO_TRY(linear_backward_weight(rt, w->wq->grad, a->a[l], a->dq, N, d, d));
-    DUO_TRY(linear_backward_weight(rt, w->wk->grad, a->a[l], a->dk, N, d, d));
-    DUO_TRY(linear_backward_weight(rt, w->wv->grad, a->a[l], a->dv, N, d, d));
+    if (!a->frozen) {
+        DUO_TRY(linear_backward_weight(rt, w->wq->grad, a->a[l], a->dq, N, d, d));
+        DUO_TRY(linear_backward_weight(rt, w->wk->grad, a->a[l], a->dk, N, d, d));
+        DUO_TRY(linear_backward_weight(rt, w->wv->grad, a->a[l], a->dv, N, d, d));
+    }
     DUO_TRY(linear_backward_input(rt, a->dtmp, a->dq, w->wq->param, N, d, d, 0.0f));
     DUO_TRY(linear_backward_input(rt, a->dtmp, a->dk, w->wk->param, N, d, d, 1.0f));
     DUO_TRY(linear_backward_input(rt, a->dtmp, a->dv, w->wv->param, N, d, d, 1.0f));
     DUO_TRY(duo_rmsnorm_backward(rt, a->df, w->norm_att->grad, a->dtmp, a->x[l],
                                  w->norm_att->param, a->rstd_att[l], a->norm_scratch, N, d));
     return duo_residual_add(rt, a->dx, a->dh, a->df, N * d);
+}
+
+/* ---- one FFN module on a block of n rows: out = (silu(in W1) * (in W3)) W2 ---- */
+
+static duo_status ffn_module_forward(duo_model *m, duo_activations *a, int l, int r, size_t n,
+                                     cl_mem in, cl_mem out)
+{
+    duo_runtime *rt = m->rt;
+    const duo_ffn_weights *ffn = &m->layer[l].ffn[r];
+    size_t d = (size_t)m->config.d_model, F = ffn->width;
+    int slot = a->training ? l : 0;
+    DUO_TRY(linear_forward(rt, a->u1[r][slot], in, ffn->w1->param, n, d, F));
+    DUO_TRY(linear_forward(rt, a->u3[r][slot], in, ffn->w3->param, n, d, F));
+    DUO_TRY(duo_swiglu_forward(rt, a->gate[r][slot], a->u1[r][slot], a->u3[r][slot], n, F));
+    return linear_forward(rt, out, a->gate[r][slot], ffn->w2->param, n, F, d);
+}
+
+/* From dout (n, d) and the forward's input block `in`: din (n, d, overwritten)
+ * and, unless the backbone is frozen, the module's weight gradients. With
+ * n = 0 the weight-gradient GEMMs have k = 0 and write zeros. */
+static duo_status ffn_module_backward(duo_model *m, duo_activations *a, int l, int r, size_t n,
+                                      cl_mem dout, cl_mem in, cl_mem din)
+{
+    duo_runtime *rt = m->rt;
+    const duo_ffn_weights *ffn = &m->layer[l].ffn[r];
+    size_t d = (size_t)m->config.d_model, F = ffn->width;
+    if (!a->frozen)
+        DUO_TRY(linear_backward_weight(rt, ffn->w2->grad, a->gate[r][l], dout, n, F, d));
+    DUO_TRY(linear_backward_input(rt, a->dgate, dout, ffn->w2->param, n, F, d, 0.0f));
+    DUO_TRY(duo_swiglu_backward(rt, a->du1, a->du3, a->dgate, a->u1[r][l], a->u3[r][l], n, F));
+    if (!a->frozen) {
+        DUO_TRY(linear_backward_weight(rt, ffn->w1->grad, in, a->du1, n, d, F));
+        DUO_TRY(linear_backward_weight(rt, ffn->w3->grad, in, a->du3, n, d, F));
+    }
+    DUO_TRY(linear_backward_input(rt, din, a->du1, ffn->w1->param, n, d, F, 0.0f));
+    return linear_backward_input(rt, din, a->du3, ffn->w3->param, n, d, F, 1.0f);
+}
+
+/* ---- learned router: logits z = f Wr[l] ---- */
+
+static duo_status router_logits(duo_model *m, duo_activations *a, int l)
+{
+    size_t d = (size_t)m->config.d_model, M = (size_t)a->router.M;
+    duo_matrix w = {a->router.weights, (size_t)l * d * M, M, false};
+    return duo_gemm(m->rt, a->N, M, d, 1.0f, plain(a->f[l], d), w, 0.0f, plain(a->router_z[l], M));
+}
+
+static cl_mem router_probs_matrix(duo_activations *a, int l, size_t *offset)
+{
+    *offset = (size_t)l * a->N * (size_t)a->router.M;
+    return a->router_p;
+}
+
+/* SOFT: x' = h + sum_m P_m FFN_m(f), every module on every token. */
+static duo_status soft_ffn_forward(duo_model *m, duo_activations *a, int l)
+{
+    duo_runtime *rt = m->rt;
+    size_t N = a->N, d = (size_t)m->config.d_model;
+    DUO_TRY(router_logits(m, a, l));
+    /* Probabilities of layer l live in the (L, N, M) buffer: compute them in
+     * the scratch dP buffer and copy, so every kernel sees offset 0. */
+    size_t offset, bytes = N * (size_t)a->router.M * sizeof(float);
+    cl_mem P = router_probs_matrix(a, l, &offset);
+    DUO_TRY(duo_router_softmax_forward(rt, a->router_dp, a->router_z[l], a->router.beta, N,
+                                       a->router.M));
+    DUO_CL(clEnqueueCopyBuffer(rt->queue, a->router_dp, P, 0, offset * sizeof(float), bytes, 0,
+                               NULL, NULL),
+           "keeping router probabilities");
+    for (int r = DUO_ROUTE_SMALL; r <= DUO_ROUTE_BIG; r++)
+        if (a->router_cols.col[r] >= 0)
+            DUO_TRY(ffn_module_forward(m, a, l, r, N, a->f[l], a->y_mix[r][l]));
+    return duo_router_mixture_forward(rt, a->x[l + 1], a->h[l], a->y_mix[DUO_ROUTE_SMALL][l],
+                                      a->y_mix[DUO_ROUTE_BIG][l], a->router_dp, a->router_cols, N, d);
 }
 
 /* ---- routed FFN block: x' = h + FFN_route(RMSNorm(h)), per token ---- */
@@ -305,25 +446,61 @@ static duo_status ffn_block_forward(duo_model *m, duo_activations *a, int l)
     duo_runtime *rt = m->rt;
     const duo_layer_weights *w = &m->layer[l];
     size_t N = a->N, d = (size_t)m->config.d_model;
-    int slot = a->training ? l : 0;
     DUO_TRY(duo_rmsnorm_forward(rt, a->f[l], a->rstd_ffn[l], a->h[l], w->norm_ffn->param, N, d,
                                 (float)m->config.norm_eps));
+    if (a->router.mode == DUO_ROUTER_SOFT)
+        return soft_ffn_forward(m, a, l);
+    if (a->router.mode == DUO_ROUTER_HARD) {
+        DUO_TRY(router_logits(m, a, l));
+        DUO_TRY(duo_router_argmax(rt, a->routes, (size_t)l * N, a->router_z[l],
+                                  a->router.modules_buffer, a->router.M, N));
+    }
     duo_compact_counts *c = &a->counts[l];
     DUO_TRY(duo_compact_index(rt, a->routes, (size_t)l * N, N, a->meta[l], a->index[l],
                               a->slot[l], c));
     DUO_TRY(duo_compact_copy_rows(rt, a->x[l + 1], a->h[l], a->index[l], c->offset[DUO_ROUTE_SKIP],
                                   c->count[DUO_ROUTE_SKIP], d));
     for (int r = DUO_ROUTE_SMALL; r <= DUO_ROUTE_BIG; r++) {
-        size_t n = (size_t)c->count[r], F = w->ffn[r].width;
+        size_t n = (size_t)c->count[r];
         if (n == 0)
             continue;
         DUO_TRY(duo_compact_gather(rt, a->block, a->f[l], a->index[l], c->offset[r], (int)n, d));
-        DUO_TRY(linear_forward(rt, a->u1[r][slot], a->block, w->ffn[r].w1->param, n, d, F));
-        DUO_TRY(linear_forward(rt, a->u3[r][slot], a->block, w->ffn[r].w3->param, n, d, F));
-        DUO_TRY(duo_swiglu_forward(rt, a->gate[r][slot], a->u1[r][slot], a->u3[r][slot], n, F));
-        DUO_TRY(linear_forward(rt, a->block_out, a->gate[r][slot], w->ffn[r].w2->param, n, F, d));
+        DUO_TRY(ffn_module_forward(m, a, l, r, n, a->block, a->block_out));
         DUO_TRY(duo_compact_scatter_add(rt, a->x[l + 1], a->h[l], a->block_out, a->index[l],
                                         c->offset[r], (int)n, d));
+    }
+    return DUO_OK;
+}
+
+/* SOFT backward. In: dx = dL/dx'. Out: df (FFN input gradient through the
+ * modules and the router) and the router's weight gradient for layer l. */
+static duo_status soft_ffn_backward(duo_model *m, duo_activations *a, int l)
+{
+    duo_runtime *rt = m->rt;
+    size_t N = a->N, d = (size_t)m->config.d_model, M = (size_t)a->router.M;
+    size_t offset;
+    cl_mem P_all = router_probs_matrix(a, l, &offset);
+    /* This layer's P back into the scratch buffer the kernels read at offset 0. */
+    cl_mem P = a->block_out;
+    DUO_CL(clEnqueueCopyBuffer(rt->queue, P_all, P, offset * sizeof(float), 0, N * M * sizeof(float),
+                               0, NULL, NULL),
+           "reading router probabilities");
+    DUO_TRY(duo_router_mixture_backward_probs(rt, a->router_dp, a->dx, a->y_mix[DUO_ROUTE_SMALL][l],
+                                              a->y_mix[DUO_ROUTE_BIG][l], a->router.aux,
+                                              a->router_cols, N, d, a->T));
+    DUO_TRY(duo_router_softmax_backward(rt, a->router_dz, P, a->router_dp, a->router.beta, N,
+                                        (int)M));
+    duo_matrix dw = {a->router.grads, (size_t)l * d * M, M, false};
+    DUO_TRY(duo_gemm(rt, d, M, N, 1.0f, transposed(a->f[l], d), plain(a->router_dz, M), 0.0f, dw));
+    duo_matrix w = {a->router.weights, (size_t)l * d * M, M, true};
+    DUO_TRY(duo_gemm(rt, N, d, M, 1.0f, plain(a->router_dz, M), w, 0.0f, plain(a->df, d)));
+    for (int r = DUO_ROUTE_SMALL; r <= DUO_ROUTE_BIG; r++) {
+        if (a->router_cols.col[r] < 0)
+            continue;
+        DUO_TRY(duo_router_scale_rows(rt, a->dblock, a->dx, P, a->router_cols, a->router_cols.col[r],
+                                      N, d));
+        DUO_TRY(ffn_module_backward(m, a, l, r, N, a->dblock, a->f[l], a->dtmp));
+        DUO_TRY(duo_residual_add(rt, a->df, a->df, a->dtmp, N * d));
     }
     return DUO_OK;
 }
@@ -335,23 +512,19 @@ static duo_status ffn_block_backward(duo_model *m, duo_activations *a, int l)
     const duo_layer_weights *w = &m->layer[l];
     const duo_compact_counts *c = &a->counts[l];
     size_t N = a->N, d = (size_t)m->config.d_model;
-    /* Rows of SKIP tokens stay zero: their FFN input gets no gradient. */
-    DUO_TRY(duo_buffer_fill_zero(rt, a->df, N * d * sizeof(float)));
-    for (int r = DUO_ROUTE_SMALL; r <= DUO_ROUTE_BIG; r++) {
-        const duo_ffn_weights *ffn = &w->ffn[r];
-        size_t n = (size_t)c->count[r], F = ffn->width;
-        int off = c->offset[r];
-        /* With no tokens the GEMMs' k is 0: they write zero weight gradients. */
-        DUO_TRY(duo_compact_gather(rt, a->dblock, a->dx, a->index[l], off, (int)n, d));
-        DUO_TRY(linear_backward_weight(rt, ffn->w2->grad, a->gate[r][l], a->dblock, n, F, d));
-        DUO_TRY(linear_backward_input(rt, a->dgate, a->dblock, ffn->w2->param, n, F, d, 0.0f));
-        DUO_TRY(duo_swiglu_backward(rt, a->du1, a->du3, a->dgate, a->u1[r][l], a->u3[r][l], n, F));
-        DUO_TRY(duo_compact_gather(rt, a->block, a->f[l], a->index[l], off, (int)n, d));
-        DUO_TRY(linear_backward_weight(rt, ffn->w1->grad, a->block, a->du1, n, d, F));
-        DUO_TRY(linear_backward_weight(rt, ffn->w3->grad, a->block, a->du3, n, d, F));
-        DUO_TRY(linear_backward_input(rt, a->dblock, a->du1, ffn->w1->param, n, d, F, 0.0f));
-        DUO_TRY(linear_backward_input(rt, a->dblock, a->du3, ffn->w3->param, n, d, F, 1.0f));
-        DUO_TRY(duo_compact_scatter(rt, a->df, a->dblock, a->index[l], off, (int)n, d));
+    if (a->router.mode == DUO_ROUTER_SOFT) {
+        DUO_TRY(soft_ffn_backward(m, a, l));
+    } else {
+        /* Rows of SKIP tokens stay zero: their FFN input gets no gradient. */
+        DUO_TRY(duo_buffer_fill_zero(rt, a->df, N * d * sizeof(float)));
+        for (int r = DUO_ROUTE_SMALL; r <= DUO_ROUTE_BIG; r++) {
+            size_t n = (size_t)c->count[r];
+            int off = c->offset[r];
+            DUO_TRY(duo_compact_gather(rt, a->dblock, a->dx, a->index[l], off, (int)n, d));
+            DUO_TRY(duo_compact_gather(rt, a->block, a->f[l], a->index[l], off, (int)n, d));
+            DUO_TRY(ffn_module_backward(m, a, l, r, n, a->dblock, a->block, a->block_out));
+            DUO_TRY(duo_compact_scatter(rt, a->df, a->block_out, a->index[l], off, (int)n, d));
+        }
     }
     DUO_TRY(duo_rmsnorm_backward(rt, a->dtmp, w->norm_ffn->grad, a->df, a->h[l],
                                  w->norm_ffn->param, a->rstd_ffn[l], a->norm_scratch, N, d));
@@ -388,8 +561,9 @@ static duo_status head_backward(duo_model *m, duo_activations *a)
     DUO_TRY(duo_cross_entropy_backward(rt, a->logits, a->targets, a->logits, N, V, scale));
     DUO_TRY(duo_gemm(rt, N, d, V, 1.0f, plain(a->logits, V), plain(m->embed->param, d), 0.0f,
                      plain(a->dtmp, d)));
-    DUO_TRY(duo_gemm(rt, V, d, N, 1.0f, transposed(a->logits, V), plain(a->xo, d), 0.0f,
-                     plain(m->embed->grad, d)));
+    if (!a->frozen)
+        DUO_TRY(duo_gemm(rt, V, d, N, 1.0f, transposed(a->logits, V), plain(a->xo, d), 0.0f,
+                         plain(m->embed->grad, d)));
     return duo_rmsnorm_backward(rt, a->dx, m->norm_out->grad, a->dtmp, a->x[L], m->norm_out->param,
                                 a->rstd_out, a->norm_scratch, N, d);
 }
@@ -447,6 +621,8 @@ duo_status duo_model_backward(duo_model *m, duo_activations *a)
         DUO_TRY(ffn_block_backward(m, a, l));       /* dx -> dh */
         DUO_TRY(attention_block_backward(m, a, l)); /* dh -> dx */
     }
+    if (a->frozen)
+        return DUO_OK;
     return duo_embedding_backward(rt, m->embed->grad, a->dx, a->csr_offsets, a->csr_positions,
                                   m->config.vocab, (size_t)m->config.d_model);
 }
