@@ -119,8 +119,9 @@ duo_status duo_model_forward_head(duo_model *m, duo_activations *a, float *mean_
 /* Sets every token of one layer to one route (on the device). */
 duo_status duo_model_set_layer_route(duo_model *m, duo_activations *a, int layer, duo_route route);
 
-/* N = batch * ctx. */
+/* N = batch * ctx, and ctx. */
 size_t duo_activations_tokens(const duo_activations *a);
+size_t duo_activations_ctx(const duo_activations *a);
 
 /* Backward pass after forward: m->grads is overwritten with the gradient of
  * the mean loss. */

@@ -610,6 +610,8 @@ duo_status duo_model_set_layer_route(duo_model *m, duo_activations *a, int layer
 
 size_t duo_activations_tokens(const duo_activations *a) { return a->N; }
 
+size_t duo_activations_ctx(const duo_activations *a) { return a->T; }
+
 duo_status duo_model_backward(duo_model *m, duo_activations *a)
 {
     if (!a->training)
