@@ -8,5 +8,6 @@ extern const cli_command cli_devices_command;
 extern const cli_command cli_selftest_command;
 extern const cli_command cli_tokenizer_command;
 extern const cli_command cli_prepare_command;
+extern const cli_command cli_train_command;
 
 #endif

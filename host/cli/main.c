@@ -9,6 +9,7 @@ static const cli_command *const commands[] = {
     &cli_selftest_command,
     &cli_tokenizer_command,
     &cli_prepare_command,
+    &cli_train_command,
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 
