@@ -6,6 +6,7 @@
 
 extern const cli_command cli_devices_command;
 extern const cli_command cli_selftest_command;
+extern const cli_command cli_difficulty_command;
 extern const cli_command cli_tokenizer_command;
 extern const cli_command cli_prepare_command;
 extern const cli_command cli_train_command;

@@ -7,6 +7,7 @@
 static const cli_command *const commands[] = {
     &cli_devices_command,
     &cli_selftest_command,
+    &cli_difficulty_command,
     &cli_tokenizer_command,
     &cli_prepare_command,
     &cli_train_command,
