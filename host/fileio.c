@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -76,4 +77,22 @@ duo_status duo_write_file_atomic(const char *path, const char *what, const void 
     }
     free(tmp);
     return DUO_OK;
+}
+
+duo_status duo_make_directories(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "folder name '%s' is too long", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return duo_fail(DUO_ERR_IO, "cannot create folder '%s': %s", buf, strerror(errno));
+            *p = c;
+            if (!c)
+                return DUO_OK;
+        }
+    }
 }

@@ -17,4 +17,7 @@ duo_status duo_read_whole_file(const char *path, const char *what, uint8_t **dat
 duo_status duo_write_file_atomic(const char *path, const char *what, const void *const *parts,
                                  const size_t *sizes, int n_parts);
 
+/* mkdir -p: creates path and every missing parent; an existing folder is fine. */
+duo_status duo_make_directories(const char *path);
+
 #endif

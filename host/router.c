@@ -144,27 +144,42 @@ duo_status duo_router_train_step(duo_router *r, duo_activations *a, const duo_ro
                           duo_clip_factor(out->grad_norm, 1.0f));
 }
 
-duo_status duo_router_save(duo_router *r, const char *path, const char *config_json, int budget)
+static const char *const STATE_TENSORS[] = {"router.weight", "router.adam_m", "router.adam_v"};
+
+static cl_mem state_buffer(duo_router *r, int i)
+{
+    return i == 0 ? r->weights : i == 1 ? r->adam_m : r->adam_v;
+}
+
+duo_status duo_router_save(duo_router *r, const char *path, const char *config_json, int budget,
+                           const duo_router_state *state)
 {
     duo_model *m = r->model;
     float *w = malloc(r->n_params * sizeof *w);
     if (!w)
         return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory saving %s", path);
-    duo_status st = duo_buffer_read(m->rt, r->weights, 0, r->n_params * sizeof *w, w);
     duo_checkpoint_writer *wr = NULL;
-    if (st == DUO_OK)
-        st = duo_checkpoint_writer_open(path, config_json, &wr);
-    duo_tensor_desc desc = {.name = "router.weight", .dtype = DUO_DTYPE_F32, .ndim = 3,
-                            .shape = {(uint64_t)m->config.n_layers, (uint64_t)m->config.d_model,
-                                      (uint64_t)r->M},
-                            .data = w};
-    if (st == DUO_OK)
-        st = duo_checkpoint_writer_add(wr, &desc);
+    duo_status st = duo_checkpoint_writer_open(path, config_json, &wr);
+    for (int i = 0; i < (state ? 3 : 1) && st == DUO_OK; i++) {
+        duo_tensor_desc desc = {.name = STATE_TENSORS[i], .dtype = DUO_DTYPE_F32, .ndim = 3,
+                                .shape = {(uint64_t)m->config.n_layers,
+                                          (uint64_t)m->config.d_model, (uint64_t)r->M},
+                                .data = w};
+        st = duo_buffer_read(m->rt, state_buffer(r, i), 0, r->n_params * sizeof *w, w);
+        if (st == DUO_OK)
+            st = duo_checkpoint_writer_add(wr, &desc);
+    }
+    free(w);
     if (st == DUO_OK)
         st = duo_checkpoint_writer_add_u64(wr, "router.alphabet", (uint64_t)r->alphabet);
     if (st == DUO_OK)
         st = duo_checkpoint_writer_add_u64(wr, "router.budget", (uint64_t)budget);
-    free(w);
+    if (state && st == DUO_OK)
+        st = duo_checkpoint_writer_add_u64(wr, "state.step", state->step);
+    if (state && st == DUO_OK)
+        st = duo_checkpoint_writer_add_u64(wr, "state.loader_seed", state->loader_seed);
+    if (state && st == DUO_OK)
+        st = duo_checkpoint_writer_add_u64(wr, "state.loader_next", state->loader_next);
     if (st != DUO_OK) {
         duo_checkpoint_writer_abort(wr);
         return st;
@@ -172,7 +187,8 @@ duo_status duo_router_save(duo_router *r, const char *path, const char *config_j
     return duo_checkpoint_writer_commit(wr);
 }
 
-duo_status duo_router_load(duo_model *m, const char *path, duo_router **out, int *budget)
+duo_status duo_router_load(duo_model *m, const char *path, duo_router **out, int *budget,
+                           duo_router_state *state)
 {
     *out = NULL;
     duo_checkpoint *ck;
@@ -187,14 +203,20 @@ duo_status duo_router_load(duo_model *m, const char *path, duo_router **out, int
     duo_router *r = NULL;
     if (st == DUO_OK)
         st = duo_router_create(m, (duo_alphabet)alphabet, 0, &r);
-    if (st == DUO_OK) {
+    for (int i = 0; i < (state ? 3 : 1) && st == DUO_OK; i++) {
         uint64_t shape[3] = {(uint64_t)m->config.n_layers, (uint64_t)m->config.d_model,
                              (uint64_t)r->M};
         const void *data;
-        st = duo_checkpoint_find(ck, "router.weight", DUO_DTYPE_F32, 3, shape, &data);
+        st = duo_checkpoint_find(ck, STATE_TENSORS[i], DUO_DTYPE_F32, 3, shape, &data);
         if (st == DUO_OK)
-            st = duo_buffer_write(m->rt, r->weights, 0, r->n_params * sizeof(float), data);
+            st = duo_buffer_write(m->rt, state_buffer(r, i), 0, r->n_params * sizeof(float), data);
     }
+    if (state && st == DUO_OK)
+        st = duo_checkpoint_get_u64(ck, "state.step", &state->step);
+    if (state && st == DUO_OK)
+        st = duo_checkpoint_get_u64(ck, "state.loader_seed", &state->loader_seed);
+    if (state && st == DUO_OK)
+        st = duo_checkpoint_get_u64(ck, "state.loader_next", &state->loader_next);
     duo_checkpoint_close(ck);
     if (st != DUO_OK) {
         duo_router_destroy(r);

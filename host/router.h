@@ -57,9 +57,22 @@ duo_status duo_router_train_step(duo_router *r, duo_activations *a, const duo_ro
 double duo_router_penalty(const duo_router *r, const float *probs, size_t B, size_t T, int budget,
                           double alpha, float *grad);
 
+/* Where a router's training stands, for resuming. */
+typedef struct duo_router_state {
+    uint64_t step;        /* steps done */
+    uint64_t loader_seed; /* duo_loader_state */
+    uint64_t loader_next;
+} duo_router_state;
+
 /* Router checkpoints: the model's config JSON, "router.weight" (L, d, M),
- * and the u64 scalars "router.alphabet" and "router.budget". */
-duo_status duo_router_save(duo_router *r, const char *path, const char *config_json, int budget);
-duo_status duo_router_load(duo_model *m, const char *path, duo_router **out, int *budget);
+ * the u64 scalars "router.alphabet" and "router.budget", and with a state
+ * also "router.adam_m", "router.adam_v" and "state.*". Atomic. */
+duo_status duo_router_save(duo_router *r, const char *path, const char *config_json, int budget,
+                           const duo_router_state *state);
+
+/* Loads a router for model m; state (may be NULL) restores the optimizer and
+ * the training state too (an error if the file has none). */
+duo_status duo_router_load(duo_model *m, const char *path, duo_router **out, int *budget,
+                           duo_router_state *state);
 
 #endif

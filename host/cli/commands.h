@@ -6,6 +6,9 @@
 
 extern const cli_command cli_devices_command;
 extern const cli_command cli_selftest_command;
+extern const cli_command cli_eval_command;
+extern const cli_command cli_oracle_command;
+extern const cli_command cli_router_command;
 extern const cli_command cli_difficulty_command;
 extern const cli_command cli_tokenizer_command;
 extern const cli_command cli_prepare_command;

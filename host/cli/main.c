@@ -7,6 +7,9 @@
 static const cli_command *const commands[] = {
     &cli_devices_command,
     &cli_selftest_command,
+    &cli_eval_command,
+    &cli_oracle_command,
+    &cli_router_command,
     &cli_difficulty_command,
     &cli_tokenizer_command,
     &cli_prepare_command,
