@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "evaluate.h"
+#include "router.h"
 
 void duo_eval_data_free(duo_eval_data *data)
 {
@@ -105,11 +106,10 @@ duo_status duo_eval_routing_random(double p_big, double p_small, double p_skip, 
 }
 
 /* One batch: rows [first, first + rows) of the domain's windows, padded with
- * masked rows up to B; routes (L, B*T) layer-major. Counts the BIG and SKIP
- * layers of the scored targets into *big and *skip. */
+ * masked rows up to B; routes (L, B*T) layer-major. */
 static void fill_batch(const duo_eval_domain *dom, int L, size_t B, size_t T, size_t first,
                        const duo_eval_routing *routing, int32_t *tokens, int32_t *targets,
-                       uint8_t *routes, uint64_t *big, uint64_t *skip)
+                       uint8_t *routes)
 {
     size_t N = B * T;
     for (size_t b = 0; b < B; b++) {
@@ -125,13 +125,95 @@ static void fill_batch(const duo_eval_domain *dom, int L, size_t B, size_t T, si
                                                           (uint32_t)l, (uint32_t)t)
                                 : routing->pattern[l];
                 routes[(size_t)l * N + i] = r;
-                if (scored) {
-                    *big += r == DUO_ROUTE_BIG;
-                    *skip += r == DUO_ROUTE_SKIP;
-                }
             }
         }
     }
+}
+
+/* Counts the routes of the scored targets (targets >= 0) into r. */
+static void count_routes(const uint8_t *routes, const int32_t *targets, int L, size_t N, size_t T,
+                         uint64_t *big, uint64_t *skip, duo_eval_result *r)
+{
+    for (size_t i = 0; i < N; i++) {
+        if (targets[i] < 0)
+            continue;
+        size_t bucket = (i % T) * DUO_EVAL_BUCKETS / T;
+        r->targets_per_bucket[bucket]++;
+        for (int l = 0; l < L; l++) {
+            uint8_t route = routes[(size_t)l * N + i];
+            *skip += route == DUO_ROUTE_SKIP;
+            if (route == DUO_ROUTE_BIG) {
+                (*big)++;
+                r->big_per_layer[l]++;
+                r->big_per_layer_bucket[l][bucket]++;
+            }
+        }
+    }
+}
+
+/* Exact budget: a soft pass gives P_big per layer; each token takes BIG in
+ * its exact_budget layers of highest P_big (ties to the earlier layer) and,
+ * elsewhere, the more probable of the other modules. */
+static duo_status exact_routes(duo_model *m, duo_activations *a, const duo_eval_routing *routing,
+                               uint8_t *routes)
+{
+    duo_router *router = routing->router;
+    int L = m->config.n_layers, M = router->M;
+    size_t N = duo_activations_tokens(a);
+    duo_router_binding soft = duo_router_bind(router, DUO_ROUTER_SOFT, routing->exact_beta);
+    DUO_TRY(duo_activations_set_router(m, a, &soft));
+    float mean;
+    duo_status st = duo_model_forward(m, a, &mean, NULL);
+    float *p = st == DUO_OK ? malloc((size_t)L * N * (size_t)M * sizeof *p) : NULL;
+    if (st == DUO_OK && !p)
+        st = duo_fail(DUO_ERR_OUT_OF_MEMORY, "evaluation: out of memory");
+    if (st == DUO_OK)
+        st = duo_activations_read_router_probs(m, a, p);
+    for (size_t i = 0; i < N && st == DUO_OK; i++) {
+        bool chosen[DUO_MAX_LAYERS] = {false};
+        for (int k = 0; k < routing->exact_budget && k < L; k++) {
+            int best = -1;
+            for (int l = 0; l < L; l++)
+                if (!chosen[l] && (best < 0 || p[((size_t)l * N + i) * (size_t)M + (size_t)M - 1] >
+                                                   p[((size_t)best * N + i) * (size_t)M + (size_t)M - 1]))
+                    best = l;
+            chosen[best] = true;
+        }
+        for (int l = 0; l < L; l++) {
+            const float *row = p + ((size_t)l * N + i) * (size_t)M;
+            uint8_t other = (uint8_t)router->modules[0];
+            if (M == 3 && row[1] > row[0])
+                other = (uint8_t)router->modules[1];
+            routes[(size_t)l * N + i] = chosen[l] ? (uint8_t)DUO_ROUTE_BIG : other;
+        }
+    }
+    free(p);
+    duo_status unbind = duo_activations_set_router(m, a, NULL);
+    return st != DUO_OK ? st : unbind;
+}
+
+/* Routes the batch already set in `a` and runs the forward pass, leaving in
+ * `routes` the routes every token took. */
+static duo_status routed_forward(duo_model *m, duo_activations *a, const duo_eval_routing *routing,
+                                 const int32_t *tokens, const int32_t *targets, uint8_t *routes,
+                                 float *losses)
+{
+    float mean;
+    if (routing->router && routing->exact) {
+        DUO_TRY(exact_routes(m, a, routing, routes));
+        DUO_TRY(duo_model_set_batch(m, a, tokens, targets, routes));
+        return duo_model_forward(m, a, &mean, losses);
+    }
+    if (routing->router) {
+        duo_router_binding hard = duo_router_bind(routing->router, DUO_ROUTER_HARD, 1.0f);
+        DUO_TRY(duo_activations_set_router(m, a, &hard));
+        duo_status st = duo_model_forward(m, a, &mean, losses);
+        if (st == DUO_OK)
+            st = duo_activations_read_routes(m, a, routes);
+        duo_status unbind = duo_activations_set_router(m, a, NULL);
+        return st != DUO_OK ? st : unbind;
+    }
+    return duo_model_forward(m, a, &mean, losses);
 }
 
 static duo_status evaluate_domain(duo_model *m, duo_activations *a, const duo_eval_domain *dom,
@@ -143,18 +225,19 @@ static duo_status evaluate_domain(duo_model *m, duo_activations *a, const duo_ev
     int L = m->config.n_layers;
     uint64_t big = 0, skip = 0;
     double nats = 0.0;
+    *r = (duo_eval_result){.targets = dom->targets, .bytes = dom->bytes};
     for (size_t first = 0; first < dom->windows; first += B) {
-        fill_batch(dom, L, B, T, first, routing, tokens, targets, routes, &big, &skip);
+        fill_batch(dom, L, B, T, first, routing, tokens, targets, routes);
         DUO_TRY(duo_model_set_batch(m, a, tokens, targets, routes));
-        float mean;
-        DUO_TRY(duo_model_forward(m, a, &mean, losses));
+        DUO_TRY(routed_forward(m, a, routing, tokens, targets, routes, losses));
+        count_routes(routes, targets, L, N, T, &big, &skip, r);
         for (size_t i = 0; i < N; i++)
             if (targets[i] >= 0)
                 nats += losses[i];
     }
     if (!isfinite(nats))
         return duo_fail(DUO_ERR_NUMERIC, "validation loss on '%s' is %g", dom->name, nats);
-    *r = (duo_eval_result){.nats = nats, .targets = dom->targets, .bytes = dom->bytes};
+    r->nats = nats;
     r->loss = nats / (double)dom->targets;
     r->bits_per_byte = nats / log(2.0) / (double)dom->bytes;
     r->budget = (double)big / (double)dom->targets;
@@ -169,7 +252,7 @@ duo_status duo_evaluate(duo_model *m, duo_activations *a, const duo_eval_data *d
     if (N == 0 || N % T != 0)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "evaluation: activations of %zu tokens are not "
                         "whole windows of ctx %zu", N, T);
-    if (!routing->random)
+    if (!routing->random && !routing->router)
         for (int l = 0; l < m->config.n_layers; l++)
             if (routing->pattern[l] >= DUO_ROUTE_COUNT)
                 return duo_fail(DUO_ERR_INVALID_ARGUMENT, "evaluation: route %d at layer %d is not "

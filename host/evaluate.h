@@ -28,6 +28,8 @@
 #include "duocl/tokenizer.h"
 #include "model.h"
 
+enum { DUO_EVAL_BUCKETS = 8 };
+
 /* The seed of the random routes of validation (any fixed value would do; it
  * differs from the training seeds people pick). */
 #define DUO_EVAL_ROUTE_SEED 0x6576616c726f7574ULL /* "evalrout" */
@@ -57,12 +59,23 @@ duo_status duo_eval_data_open(const char *shard_dir, const duo_train_config *tra
                               duo_eval_data **out);
 void duo_eval_data_free(duo_eval_data *data);
 
+struct duo_router;
+
 /* How validation routes tokens. */
 typedef struct duo_eval_routing {
     bool random;                   /* per-token random routes (thresholds, seed) */
     duo_route_thresholds thresholds;
     uint64_t seed;
-    uint8_t pattern[DUO_MAX_LAYERS]; /* when !random: every token's route at layer l */
+    uint8_t pattern[DUO_MAX_LAYERS]; /* when !random and no router: every token's route at layer l */
+    /* A learned router (host/router.h) decides instead, when not NULL: argmax
+     * of its logits layer by layer, or with `exact` each token takes BIG in the
+     * `exact_budget` layers where a soft pass (beta `exact_beta`, the mixture
+     * the router was trained on) gives it the highest P_big, and its argmax
+     * between the other modules elsewhere. `exact` needs training activations. */
+    struct duo_router *router;
+    bool exact;
+    int exact_budget;
+    float exact_beta;
 } duo_eval_routing;
 
 /* Every token on `route` at every layer (all-big, all-small). */
@@ -81,6 +94,11 @@ typedef struct duo_eval_result {
     double bits_per_byte;
     double budget;        /* mean BIG layers per scored token (of L): the budget actually used */
     double skip;          /* mean SKIP layers per scored token */
+    /* Where BIG went, over the scored targets: per layer, and per layer and
+     * position bucket (position t of T falls in bucket t * 8 / T). */
+    uint64_t big_per_layer[DUO_MAX_LAYERS];
+    uint64_t big_per_layer_bucket[DUO_MAX_LAYERS][DUO_EVAL_BUCKETS];
+    uint64_t targets_per_bucket[DUO_EVAL_BUCKETS];
 } duo_eval_result;
 
 /* Runs every domain of data through the model in batches of a's size

@@ -158,6 +158,10 @@ typedef struct duo_router_binding {
 duo_status duo_activations_set_router(duo_model *m, duo_activations *a,
                                       const duo_router_binding *router);
 
+/* The routes of the last forward (L x N uint8, host): with a HARD router,
+ * the routes the router chose. */
+duo_status duo_activations_read_routes(const duo_model *m, const duo_activations *a, uint8_t *out);
+
 /* SOFT mode: the router probabilities of the last forward, (L, N, M) floats
  * on the host (for the budget penalty and analyses). */
 duo_status duo_activations_read_router_probs(const duo_model *m, const duo_activations *a,

@@ -256,6 +256,11 @@ duo_status duo_activations_set_router(duo_model *m, duo_activations *a,
     return DUO_OK;
 }
 
+duo_status duo_activations_read_routes(const duo_model *m, const duo_activations *a, uint8_t *out)
+{
+    return duo_buffer_read(m->rt, a->routes, 0, (size_t)m->config.n_layers * a->N, out);
+}
+
 duo_status duo_activations_read_router_probs(const duo_model *m, const duo_activations *a,
                                              float *out)
 {

@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "fileio.h"
+#include "router.h"
 #include "run.h"
 
 static const char HELP[] =
@@ -17,6 +18,11 @@ static const char HELP[] =
     "  pattern:SBSKBS                 one letter per layer for every token\n"
     "                                 (S small, B big, K skip)\n"
     "  random:P_BIG[,P_SKIP]          per-token random routes (P_SMALL = the rest)\n"
+    "  router:PATH                    a router from 'duocl router train': each token\n"
+    "                                 takes the module of its largest logit (argmax)\n"
+    "  router:PATH,exact              each token takes BIG in exactly the router's K\n"
+    "                                 layers where a soft pass (beta 20) gives it the\n"
+    "                                 highest P_big, so the budget holds per token\n"
     "Reports per domain: loss (nats/token), perplexity, bits per byte, the budget\n"
     "actually used (mean BIG layers per token) and the FFN FLOP fraction of all-big,\n"
     "with the evaluation time. Tokens routed to small or skip never touch the big\n"
@@ -24,6 +30,26 @@ static const char HELP[] =
     "under the SPEC.";
 
 enum { ROUTES, TOKENS, DOMAINS, BATCH, CHECKPOINT, DEVICE, N_OPTIONS };
+
+/* router:PATH[,exact]: loads the router for the run's model. */
+static duo_status parse_router(const char *spec, duo_model *m, duo_eval_routing *out,
+                               duo_router **router)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s", spec + 7);
+    size_t n = strlen(path);
+    bool exact = n > 6 && strcmp(path + n - 6, ",exact") == 0;
+    if (exact)
+        path[n - 6] = '\0';
+    int budget;
+    DUO_TRY(duo_router_load(m, path, router, &budget, NULL));
+    *out = duo_eval_routing_uniform(DUO_ROUTE_SMALL);
+    out->router = *router;
+    out->exact = exact;
+    out->exact_budget = budget;
+    out->exact_beta = 20.0f;
+    return DUO_OK;
+}
 
 static duo_status parse_routes(const char *spec, int L, duo_eval_routing *out)
 {
@@ -57,7 +83,7 @@ static duo_status parse_routes(const char *spec, int L, duo_eval_routing *out)
     }
     return duo_fail(DUO_ERR_INVALID_ARGUMENT,
                     "--routes '%s' is not a routing: allowed all-big, all-small, all-skip, "
-                    "pattern:SBK..., random:P_BIG[,P_SKIP]", spec);
+                    "pattern:SBK..., random:P_BIG[,P_SKIP], router:PATH[,exact]", spec);
 }
 
 /* Reads RUN/eval.json if it is there, else a new object. */
@@ -106,12 +132,17 @@ static int run_eval(int argc, char **argv)
                                  (size_t)tokens, o[DOMAINS].value, &run);
     const duo_model_config *mc = &run.config.model;
     duo_eval_routing routing;
+    duo_router *router = NULL;
     if (st == DUO_OK)
-        st = parse_routes(o[ROUTES].value, mc->n_layers, &routing);
+        st = strncmp(o[ROUTES].value, "router:", 7) == 0
+                 ? parse_router(o[ROUTES].value, run.model, &routing, &router)
+                 : parse_routes(o[ROUTES].value, mc->n_layers, &routing);
     size_t batch = o[BATCH].value ? (size_t)atol(o[BATCH].value) : (size_t)run.config.train.batch;
     duo_activations *a = NULL;
+    /* The exact router's soft pass runs every module, as in router training. */
     if (st == DUO_OK)
-        st = duo_activations_create(run.model, batch ? batch : 1, (size_t)mc->ctx, false, &a);
+        st = duo_activations_create(run.model, batch ? batch : 1, (size_t)mc->ctx,
+                                    router && routing.exact, &a);
     duo_eval_result results[DUO_CONFIG_MAX_DOMAINS];
     double seconds[DUO_CONFIG_MAX_DOMAINS];
     const duo_eval_data *data = run.data;
@@ -149,6 +180,19 @@ static int run_eval(int argc, char **argv)
             cJSON_AddNumberToObject(dj, "skip", r->skip);
             cJSON_AddNumberToObject(dj, "flop_fraction", flops);
             cJSON_AddNumberToObject(dj, "seconds", seconds[d]);
+            cJSON *layers = cJSON_AddArrayToObject(dj, "big_per_layer");
+            cJSON *buckets = cJSON_AddArrayToObject(dj, "big_per_layer_bucket");
+            for (int l = 0; l < mc->n_layers; l++) {
+                cJSON_AddItemToArray(layers, cJSON_CreateNumber((double)r->big_per_layer[l] /
+                                                                (double)r->targets));
+                cJSON *row = cJSON_CreateArray();
+                for (int q = 0; q < DUO_EVAL_BUCKETS; q++)
+                    cJSON_AddItemToArray(row, cJSON_CreateNumber(
+                        r->targets_per_bucket[q] ? (double)r->big_per_layer_bucket[l][q] /
+                                                       (double)r->targets_per_bucket[q]
+                                                 : 0));
+                cJSON_AddItemToArray(buckets, row);
+            }
         }
         cJSON_DeleteItemFromObjectCaseSensitive(root, o[ROUTES].value);
         cJSON_AddItemToObject(root, o[ROUTES].value, entry);
@@ -156,6 +200,7 @@ static int run_eval(int argc, char **argv)
         cJSON_Delete(root);
     }
     duo_activations_destroy(a);
+    duo_router_destroy(router);
     cli_run_close(&run);
     return cli_report(st);
 }
