@@ -347,39 +347,66 @@ static double mean_of(const float *x, uint64_t n)
     return n ? s / (double)n : NAN;
 }
 
-duo_status duo_difficulty_compute(const duo_token_domain *d, int k, duo_difficulty_stats *out)
+static duo_status check_selection(const duo_token_domain *d, int ctx, int min_position)
+{
+    if (ctx < 1 || min_position < 0 || min_position >= ctx)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "first position %d: allowed 0 to %d (the window length - 1)",
+                        min_position, ctx - 1);
+    if (d->tokens == 0)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "domain '%s' has no tokens", d->name);
+    return DUO_OK;
+}
+
+/* Copies the values of the tokens at positions >= min_position; returns how many. */
+static size_t gather(const float *src, uint64_t tokens, int ctx, int min_position, float *dst)
+{
+    size_t n = 0;
+    for (uint64_t i = 0; i < tokens; i++)
+        if (i % (uint64_t)ctx >= (uint64_t)min_position)
+            dst[n++] = src[i];
+    return n;
+}
+
+duo_status duo_difficulty_compute(const duo_token_domain *d, int ctx, int k, int min_position,
+                                  duo_difficulty_stats *out)
 {
     memset(out, 0, sizeof *out);
-    size_t n = (size_t)d->tokens;
-    if (n == 0)
-        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "domain '%s' has no tokens", d->name);
+    DUO_TRY(check_selection(d, ctx, min_position));
+    size_t all = (size_t)d->tokens;
+    size_t n = (size_t)d->n_windows * (size_t)(ctx - min_position);
     size_t top = duo_top_decile_count(n);
-    float *benefit = malloc(n * sizeof *benefit);
+    float *full = malloc(all * sizeof *full);
+    float *small = malloc(n * sizeof *small), *big = malloc(n * sizeof *big);
+    float *oracle = malloc(n * sizeof *oracle), *benefit = malloc(n * sizeof *benefit);
     uint64_t *hard = malloc(top * sizeof *hard), *gain = malloc(top * sizeof *gain);
     bool *in_gain = calloc(n, sizeof *in_gain);
-    duo_status st = benefit && hard && gain && in_gain
+    duo_status st = full && small && big && oracle && benefit && hard && gain && in_gain
                         ? DUO_OK
                         : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the statistics of '%s'", d->name);
     if (st == DUO_OK)
-        st = duo_difficulty_benefit(d, k, benefit);
+        st = duo_difficulty_benefit(d, k, full);
     if (st == DUO_OK) {
+        gather(d->loss_small, all, ctx, min_position, small);
+        gather(d->loss_big, all, ctx, min_position, big);
+        gather(d->loss_oracle[k], all, ctx, min_position, oracle);
+        gather(full, all, ctx, min_position, benefit);
         out->tokens = n;
-        out->mean_small = mean_of(d->loss_small, n);
-        out->mean_big = mean_of(d->loss_big, n);
-        out->mean_oracle = mean_of(d->loss_oracle[k], n);
+        out->mean_small = mean_of(small, n);
+        out->mean_big = mean_of(big, n);
+        out->mean_oracle = mean_of(oracle, n);
         out->mean_benefit = mean_of(benefit, n);
         uint64_t gains = 0;
         for (size_t i = 0; i < n; i++)
             gains += benefit[i] > 0;
         out->fraction_gain = (double)gains / (double)n;
-        st = duo_spearman(d->loss_small, benefit, n, &out->spearman_small_benefit);
+        st = duo_spearman(small, benefit, n, &out->spearman_small_benefit);
     }
     if (st == DUO_OK)
-        st = duo_spearman(d->loss_big, benefit, n, &out->spearman_big_benefit);
+        st = duo_spearman(big, benefit, n, &out->spearman_big_benefit);
     if (st == DUO_OK)
-        st = duo_spearman(d->loss_small, d->loss_big, n, &out->spearman_small_big);
+        st = duo_spearman(small, big, n, &out->spearman_small_big);
     if (st == DUO_OK)
-        st = duo_top_indices(d->loss_small, n, top, hard);
+        st = duo_top_indices(small, n, top, hard);
     if (st == DUO_OK)
         st = duo_top_indices(benefit, n, top, gain);
     if (st == DUO_OK) {
@@ -389,10 +416,35 @@ duo_status duo_difficulty_compute(const duo_token_domain *d, int k, duo_difficul
         for (size_t i = 0; i < top; i++)
             out->top_overlap += in_gain[hard[i]];
     }
+    free(full);
+    free(small);
+    free(big);
+    free(oracle);
     free(benefit);
     free(hard);
     free(gain);
     free(in_gain);
+    return st;
+}
+
+duo_status duo_difficulty_top(const duo_token_domain *d, int ctx, int min_position, const float *score,
+                              size_t count, uint64_t *out)
+{
+    DUO_TRY(check_selection(d, ctx, min_position));
+    size_t n = (size_t)d->n_windows * (size_t)(ctx - min_position);
+    if (count > n)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "%zu top tokens asked of domain '%s', which has %zu at "
+                        "positions %d and later", count, d->name, n, min_position);
+    float *kept = malloc((n ? n : 1) * sizeof *kept);
+    if (!kept)
+        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the top tokens of '%s'", d->name);
+    gather(score, d->tokens, ctx, min_position, kept);
+    duo_status st = duo_top_indices(kept, n, count, out);
+    /* Back from the j-th kept token to its index in the domain. */
+    uint64_t per = (uint64_t)(ctx - min_position);
+    for (size_t j = 0; j < count && st == DUO_OK; j++)
+        out[j] = out[j] / per * (uint64_t)ctx + (uint64_t)min_position + out[j] % per;
+    free(kept);
     return st;
 }
 

@@ -85,7 +85,7 @@ duo_status duo_top_indices(const float *score, size_t n, size_t count, uint64_t 
 size_t duo_top_decile_count(size_t n);
 
 typedef struct duo_difficulty_stats {
-    uint64_t tokens;
+    uint64_t tokens;                /* tokens the statistics cover */
     double mean_small, mean_big, mean_oracle, mean_benefit; /* nats per token */
     double fraction_gain;           /* tokens with benefit > 0 */
     double spearman_small_benefit;  /* rank correlation of loss_small and benefit */
@@ -100,8 +100,17 @@ typedef struct duo_difficulty_stats {
  * Budget k must have been searched (DUO_ERR_INVALID_ARGUMENT otherwise). */
 duo_status duo_difficulty_benefit(const duo_token_domain *d, int k, float *benefit);
 
-/* The statistics of one domain at budget k. */
-duo_status duo_difficulty_compute(const duo_token_domain *d, int k, duo_difficulty_stats *out);
+/* The statistics of one domain at budget k over the tokens at window
+ * positions min_position .. ctx-1 (0: every token; the first positions of a
+ * window have little context, and their losses can dwarf the rest). */
+duo_status duo_difficulty_compute(const duo_token_domain *d, int ctx, int k, int min_position,
+                                  duo_difficulty_stats *out);
+
+/* Indices (into the domain) of the `count` tokens at positions >= min_position
+ * with the highest score (d->tokens floats), highest first, ties in index
+ * order. count must not exceed the tokens at those positions. */
+duo_status duo_difficulty_top(const duo_token_domain *d, int ctx, int min_position, const float *score,
+                              size_t count, uint64_t *out);
 
 /* Writes bytes as text that is safe in a terminal and in JSON: printable
  * ASCII and valid UTF-8 as they are, '\\' as "\\\\", newline, tab and CR as

@@ -180,7 +180,7 @@ static void read_back_and_statistics(void)
     /* Domain a by hand: benefit {3,0,0,1,0,6}; loss_small ranks {5,1,3.5,3.5,2,6},
      * benefit ranks {5,2,2,4,2,6}; about 3.5: sum dxdy 14.5, dx^2 17, dy^2 15.5. */
     duo_difficulty_stats s;
-    if (unit_ok("stats_a", duo_difficulty_compute(a, 1, &s))) {
+    if (unit_ok("stats_a", duo_difficulty_compute(a, CTX, 1, 0, &s))) {
         double want = 14.5 / sqrt(17 * 15.5);
         unit_check("a_spearman_small_benefit", near(s.spearman_small_benefit, want), "got %.15f, want %.15f",
                    s.spearman_small_benefit, want);
@@ -193,14 +193,35 @@ static void read_back_and_statistics(void)
         unit_check("a_top10", s.top_count == 1 && s.top_overlap == 1, "count %llu overlap %llu, want 1 1",
                    (unsigned long long)s.top_count, (unsigned long long)s.top_overlap);
     }
-    if (unit_ok("stats_b", duo_difficulty_compute(b, 1, &s)))
+    if (unit_ok("stats_b", duo_difficulty_compute(b, CTX, 1, 0, &s)))
         unit_check("b_top10_two_of_three", s.top_count == 3 && s.top_overlap == 2, "count %llu overlap %llu, want 3 2",
                    (unsigned long long)s.top_count, (unsigned long long)s.top_overlap);
-    if (unit_ok("stats_b0", duo_difficulty_compute(b, 0, &s)))
+    if (unit_ok("stats_b0", duo_difficulty_compute(b, CTX, 0, 0, &s)))
         unit_check("b_budget0_no_gain", s.mean_benefit == 0 && s.fraction_gain == 0 && isnan(s.spearman_small_benefit),
                    "benefit %g gain %g rho %g", s.mean_benefit, s.fraction_gain, s.spearman_small_benefit);
-    unit_fails("a_budget_2_not_searched", duo_difficulty_compute(a, 2, &s), DUO_ERR_INVALID_ARGUMENT,
+    unit_fails("a_budget_2_not_searched", duo_difficulty_compute(a, CTX, 2, 0, &s), DUO_ERR_INVALID_ARGUMENT,
                "budget 2", "'a'");
+
+    /* Leaving position 0 out keeps tokens {1, 2, 4, 5}: loss_small {1, 3, 2, 6}
+     * ranks {1, 3, 2, 4}; benefit {0, 0, 0, 6} ranks {2, 2, 2, 4}; about 2.5:
+     * sum dxdy 3, dx^2 5, dy^2 3. */
+    if (unit_ok("stats_a_skip_first", duo_difficulty_compute(a, CTX, 1, 1, &s))) {
+        double want = 3 / sqrt(15);
+        unit_check("a_skip_first_spearman", s.tokens == 4 && near(s.spearman_small_benefit, want),
+                   "tokens %llu rho %.15f, want 4 and %.15f", (unsigned long long)s.tokens,
+                   s.spearman_small_benefit, want);
+        unit_check("a_skip_first_means", near(s.mean_small, 3) && near(s.mean_benefit, 1.5),
+                   "small %.15f benefit %.15f, want 3 and 1.5", s.mean_small, s.mean_benefit);
+    }
+    uint64_t top[4];
+    if (unit_ok("top_skip_first", duo_difficulty_top(a, CTX, 1, a->loss_small, 4, top)))
+        unit_check("top_skip_first_maps_back", top[0] == 5 && top[1] == 2 && top[2] == 4 && top[3] == 1,
+                   "got %llu %llu %llu %llu, want 5 2 4 1", (unsigned long long)top[0], (unsigned long long)top[1],
+                   (unsigned long long)top[2], (unsigned long long)top[3]);
+    unit_fails("top_more_than_kept", duo_difficulty_top(a, CTX, 2, a->loss_small, 3, top), DUO_ERR_INVALID_ARGUMENT,
+               "3 top tokens", "'a'");
+    unit_fails("skip_every_position", duo_difficulty_compute(a, CTX, 1, CTX, &s), DUO_ERR_INVALID_ARGUMENT,
+               "allowed 0 to 2", NULL);
 
     duo_tokenizer *tok;
     if (unit_ok("byte_tokenizer", duo_tokenizer_byte_level(&tok))) {

@@ -26,12 +26,14 @@ static const char HELP[] =
     "tokens (highest loss_small) that are also in the 10% with the highest benefit\n"
     "(chance: 10%); the N tokens with the highest benefit and the N with the highest\n"
     "loss_small, each with the text before it; and a passage (the first tokens of the\n"
-    "domain) with every token's loss_small and benefit, for coloured text.\n"
+    "domain, every position) with every token's losses and benefit, for coloured\n"
+    "text. --skip-first P leaves the first P positions of each window (little\n"
+    "context) out of the statistics and the top lists.\n"
     "Text is escaped so a terminal and JSON show it safely: \\n \\t \\r \\\\ and \\xNN\n"
     "for other control bytes and invalid UTF-8. Losses are in nats per token.\n"
     "Writes RUN/difficulty.json (temporary file + rename) and prints a summary.";
 
-enum { BUDGET, TOP, CONTEXT, PASSAGE, N_OPTIONS };
+enum { BUDGET, TOP, CONTEXT, PASSAGE, SKIP_FIRST, N_OPTIONS };
 
 static bool parse_count(const char *text, long lo, long hi, long *out)
 {
@@ -66,6 +68,7 @@ typedef struct view {
     const duo_tokenizer *tok;
     const float *benefit;
     int k;
+    int skip_first;           /* positions left out of statistics and top lists */
     size_t context_bytes;
     char *context, *token; /* scratch */
     size_t context_cap, token_cap;
@@ -101,7 +104,7 @@ static duo_status top_list(view *v, const char *title, const float *score, size_
     uint64_t *top = malloc((n ? n : 1) * sizeof *top);
     if (!top)
         return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the top tokens");
-    duo_status st = duo_top_indices(score, (size_t)v->d->tokens, n, top);
+    duo_status st = duo_difficulty_top(v->d, v->file->ctx, v->skip_first, score, n, top);
     printf("  %s:\n    benefit  small    big  oracle   pos  %*s [token]\n", title,
            (int)v->context_bytes + 2, "text before");
     for (size_t j = 0; j < n && st == DUO_OK; j++) {
@@ -160,7 +163,7 @@ static duo_status domain_report(view *v, size_t top_n, size_t passage, cJSON *do
 {
     const duo_token_domain *d = v->d;
     duo_difficulty_stats s;
-    DUO_TRY(duo_difficulty_compute(d, v->k, &s));
+    DUO_TRY(duo_difficulty_compute(d, v->file->ctx, v->k, v->skip_first, &s));
     cJSON *dj = cJSON_AddObjectToObject(domains, d->name);
     cJSON_AddNumberToObject(dj, "tokens", (double)s.tokens);
     cJSON *mean = cJSON_AddObjectToObject(dj, "mean");
@@ -179,7 +182,10 @@ static duo_status domain_report(view *v, size_t top_n, size_t passage, cJSON *do
     cJSON_AddNumberToObject(top10, "fraction", (double)s.top_overlap / (double)s.top_count);
     cJSON_AddNumberToObject(top10, "chance", (double)s.top_count / (double)s.tokens);
 
-    printf("\n%s: %llu tokens\n", d->name, (unsigned long long)s.tokens);
+    printf("\n%s: %llu tokens", d->name, (unsigned long long)s.tokens);
+    if (v->skip_first)
+        printf(" (window positions %d to %d)", v->skip_first, v->file->ctx - 1);
+    printf("\n");
     printf("  mean loss: all-small %.4f, all-big %.4f, oracle(%d) %.4f; benefit %.4f "
            "(%.1f%% of tokens gain)\n", s.mean_small, s.mean_big, v->k, s.mean_oracle, s.mean_benefit,
            100 * s.fraction_gain);
@@ -191,7 +197,7 @@ static duo_status domain_report(view *v, size_t top_n, size_t passage, cJSON *do
            (unsigned long long)s.top_overlap, 100.0 * (double)s.top_overlap / (double)s.top_count,
            100.0 * (double)s.top_count / (double)s.tokens);
 
-    size_t n = top_n < d->tokens ? top_n : (size_t)d->tokens;
+    size_t n = top_n < s.tokens ? top_n : (size_t)s.tokens;
     DUO_TRY(top_list(v, "highest benefit", v->benefit, n, cJSON_AddArrayToObject(dj, "top_benefit")));
     DUO_TRY(top_list(v, "highest all-small loss", d->loss_small, n,
                      cJSON_AddArrayToObject(dj, "top_loss_small")));
@@ -213,7 +219,7 @@ static duo_status unsearched(const char *run_dir, const duo_token_file *f, int k
                     have, *have ? "," : "", k);
 }
 
-static duo_status difficulty(const char *run_dir, int k, size_t top_n, size_t context_bytes,
+static duo_status difficulty(const char *run_dir, int k, int skip_first, size_t top_n, size_t context_bytes,
                              size_t passage, cJSON *root)
 {
     char path[1200];
@@ -235,7 +241,10 @@ static duo_status difficulty(const char *run_dir, int k, size_t top_n, size_t co
     const char *tok_name = config.data.tokenizer;
     if (st == DUO_OK)
         st = strcmp(tok_name, "byte") == 0 ? duo_tokenizer_byte_level(&tok) : duo_tokenizer_load(tok_name, &tok);
-    view v = {.file = &f, .tok = tok, .k = k, .context_bytes = context_bytes,
+    if (st == DUO_OK && skip_first >= f.ctx)
+        st = duo_fail(DUO_ERR_INVALID_ARGUMENT, "--skip-first %d: windows have %d positions; allowed 0 to %d",
+                      skip_first, f.ctx, f.ctx - 1);
+    view v = {.file = &f, .tok = tok, .k = k, .skip_first = skip_first, .context_bytes = context_bytes,
               .context_cap = 4 * context_bytes + 16, .token_cap = 4 * 256 + 16};
     v.context = malloc(v.context_cap);
     v.token = malloc(v.token_cap);
@@ -247,6 +256,7 @@ static duo_status difficulty(const char *run_dir, int k, size_t top_n, size_t co
         cJSON_AddNumberToObject(root, "budget", k);
         cJSON_AddNumberToObject(root, "layers", f.layers);
         cJSON_AddNumberToObject(root, "ctx", f.ctx);
+        cJSON_AddNumberToObject(root, "skip_first", skip_first);
         cJSON_AddStringToObject(root, "tokenizer", tok_name);
         cJSON_AddStringToObject(root, "loss_unit", "nats per token");
         cJSON_AddNumberToObject(root, "context_bytes", (double)context_bytes);
@@ -285,12 +295,14 @@ static int run_difficulty(int argc, char **argv)
         {"top", "N", "tokens in each top list (default 10)", NULL},
         {"context", "BYTES", "bytes of text shown before each top token (default 40)", NULL},
         {"passage", "N", "tokens of each domain's passage in the JSON (default 400)", NULL},
+        {"skip-first", "P", "leave the first P positions of every window out of the statistics and top\n"
+                            "                         lists (they have little context; default 0)", NULL},
     };
     const char *run_dir;
     int code = cli_parse(&cli_difficulty_command, argc, argv, o, N_OPTIONS, &run_dir, 1, 1, HELP);
     if (code != CLI_OK)
         return code;
-    long k, top = 10, context = 40, passage = 400;
+    long k, top = 10, context = 40, passage = 400, skip_first = 0;
     if (!o[BUDGET].value) {
         fprintf(stderr, "duocl difficulty: --budget K is required (a budget the oracle searched)\n");
         return CLI_USER_ERROR;
@@ -298,20 +310,22 @@ static int run_difficulty(int argc, char **argv)
     if (!parse_count(o[BUDGET].value, 0, DUO_TOKEN_FILE_MAX_LAYERS, &k) ||
         (o[TOP].value && !parse_count(o[TOP].value, 0, 100000, &top)) ||
         (o[CONTEXT].value && !parse_count(o[CONTEXT].value, 0, 4096, &context)) ||
-        (o[PASSAGE].value && !parse_count(o[PASSAGE].value, 0, 1000000, &passage))) {
+        (o[PASSAGE].value && !parse_count(o[PASSAGE].value, 0, 1000000, &passage)) ||
+        (o[SKIP_FIRST].value && !parse_count(o[SKIP_FIRST].value, 0, 1 << 24, &skip_first))) {
         fprintf(stderr, "duocl difficulty: --budget allows 0 to %d, --top 0 to 100000, --context 0 to 4096, "
-                        "--passage 0 to 1000000 (whole numbers)\n", DUO_TOKEN_FILE_MAX_LAYERS);
+                        "--passage 0 to 1000000, --skip-first 0 to ctx-1 (whole numbers)\n",
+                DUO_TOKEN_FILE_MAX_LAYERS);
         return CLI_USER_ERROR;
     }
     cJSON *root = cJSON_CreateObject();
-    duo_status st = difficulty(run_dir, (int)k, (size_t)top, (size_t)context, (size_t)passage, root);
+    duo_status st = difficulty(run_dir, (int)k, (int)skip_first, (size_t)top, (size_t)context, (size_t)passage, root);
     cJSON_Delete(root);
     return cli_report(st);
 }
 
 const cli_command cli_difficulty_command = {
     .name = "difficulty",
-    .usage = "duocl difficulty RUN --budget K [--top N] [--context BYTES] [--passage N]",
+    .usage = "duocl difficulty RUN --budget K [--top N] [--skip-first P] [--context BYTES] [--passage N]",
     .summary = "per-token difficulty: loss vs the benefit of compute (needs 'duocl oracle')",
     .run = run_difficulty,
 };
