@@ -13,5 +13,6 @@ extern const cli_command cli_difficulty_command;
 extern const cli_command cli_tokenizer_command;
 extern const cli_command cli_prepare_command;
 extern const cli_command cli_train_command;
+extern const cli_command cli_bench_command;
 
 #endif

@@ -14,6 +14,7 @@ static const cli_command *const commands[] = {
     &cli_tokenizer_command,
     &cli_prepare_command,
     &cli_train_command,
+    &cli_bench_command,
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 
