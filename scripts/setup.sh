@@ -13,6 +13,7 @@ packages=(
     libcjson-dev                           # config, tokenizer and result files
     oclgrind                               # kernel memory-safety tests
     python3 python3-torch                  # PyTorch parity tests and side-by-side benchmarks
+    gnuplot-nox chromium                   # duocl report's charts; its test loads the page headless
 )
 missing=()
 for p in "${packages[@]}"; do

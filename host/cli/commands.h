@@ -10,6 +10,7 @@ extern const cli_command cli_eval_command;
 extern const cli_command cli_oracle_command;
 extern const cli_command cli_router_command;
 extern const cli_command cli_difficulty_command;
+extern const cli_command cli_report_command;
 extern const cli_command cli_tokenizer_command;
 extern const cli_command cli_prepare_command;
 extern const cli_command cli_train_command;

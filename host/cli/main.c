@@ -11,6 +11,7 @@ static const cli_command *const commands[] = {
     &cli_oracle_command,
     &cli_router_command,
     &cli_difficulty_command,
+    &cli_report_command,
     &cli_tokenizer_command,
     &cli_prepare_command,
     &cli_train_command,

@@ -1,0 +1,593 @@
+/* duocl report: the sections made of charts: training curves, perplexity vs
+ * budget, where BIG layers go (heat maps) and router training. Each chart is
+ * a gnuplot script with its data inline (data blocks), drawn by rpt_chart;
+ * a table with the same numbers sits beside it, so nothing depends on the
+ * chart being drawn. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+
+/* Colours for series that are not one of the fixed kinds (routers, domains). */
+static const char *const PALETTE[] = {"#1f78b4", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
+                                      "#7570b3", "#d95f02", "#1b9e77"};
+enum { PALETTE_N = sizeof PALETTE / sizeof PALETTE[0] };
+
+static const char *type_of(const cJSON *record)
+{
+    const char *t = rj_str(record, "type");
+    return t ? t : "";
+}
+
+/* A number for a data block: gnuplot reads "?" as missing. */
+static void datum(rpt_buf *s, double x)
+{
+    if (isfinite(x))
+        rb_printf(s, " %.7g", x);
+    else
+        rb_puts(s, " ?");
+}
+
+/* ---- training ----------------------------------------------------------- */
+
+typedef struct val_point {
+    long step;
+    double nats[3], bytes[3]; /* big, random, small; pooled over domains */
+} val_point;
+
+static int route_index(const char *routes)
+{
+    return !routes ? -1 : strcmp(routes, "big") == 0 ? 0 : strcmp(routes, "random") == 0 ? 1
+                        : strcmp(routes, "small") == 0 ? 2 : -1;
+}
+
+static void validation_table(rpt_buf *h, const rpt_run *run, long last)
+{
+    rb_printf(h, "<table><tr><th>domain (step %ld)</th><th>all-big</th><th>random routes</th>"
+                 "<th>all-small</th><th>small &minus; big</th></tr>\n", last);
+    for (int d = 0; d < run->config.train.n_domains; d++) {
+        const char *name = run->config.train.domains[d].name;
+        double bpb[3] = {NAN, NAN, NAN};
+        const cJSON *r;
+        cJSON_ArrayForEach(r, run->log) {
+            int m = route_index(rj_str(r, "routes"));
+            if (strcmp(type_of(r), "eval") == 0 && (long)rj_num(r, "step") == last && m >= 0 &&
+                rj_str(r, "domain") && strcmp(rj_str(r, "domain"), name) == 0)
+                bpb[m] = rj_num(r, "bits_per_byte");
+        }
+        rb_printf(h, "<tr><td>%s</td><td class=\"num\">%.4f</td><td class=\"num\">%.4f</td>"
+                     "<td class=\"num\">%.4f</td><td class=\"num\">%+.4f</td></tr>\n",
+                  name, bpb[0], bpb[1], bpb[2], bpb[2] - bpb[0]);
+    }
+    rb_puts(h, "</table>\n");
+}
+
+void rpt_section_training(rpt_run *run, rpt_plotter *p, rpt_buf *h)
+{
+    rb_puts(h, "<section id=\"training\"><h2>Training (stage 1: random routes)</h2>\n");
+    if (!run->log) {
+        char command[1200];
+        snprintf(command, sizeof command, "duocl train CONFIG --run-dir %s", run->dir);
+        rpt_missing(h, "log.jsonl is missing, so there are no training curves.", command);
+        rb_puts(h, "</section>\n");
+        return;
+    }
+    int n_train = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, run->log)
+        n_train += strcmp(type_of(r), "train") == 0;
+    /* Moving mean over a window of about 1/25 of the run: per-step losses
+     * are noisy (random routes, small batches). */
+    int window = n_train / 25 > 1 ? n_train / 25 : 1;
+    double *losses = calloc((size_t)(n_train ? n_train : 1), sizeof *losses);
+    val_point *val = calloc((size_t)cJSON_GetArraySize(run->log) + 1, sizeof *val);
+    int n_val = 0;
+    rpt_buf s = {0};
+    rb_puts(&s, "$train << EOD\n");
+    int i = 0;
+    double sum = 0;
+    cJSON_ArrayForEach(r, run->log) {
+        if (strcmp(type_of(r), "train") == 0 && losses) {
+            losses[i] = rj_num(r, "loss");
+            sum += losses[i];
+            if (i >= window)
+                sum -= losses[i - window];
+            int n = i + 1 < window ? i + 1 : window;
+            rb_printf(&s, "%ld", (long)rj_num(r, "step"));
+            datum(&s, losses[i]);
+            datum(&s, sum / n);
+            rb_puts(&s, "\n");
+            i++;
+        } else if (strcmp(type_of(r), "eval") == 0 && val) {
+            long step = (long)rj_num(r, "step");
+            int m = route_index(rj_str(r, "routes"));
+            if (m < 0)
+                continue;
+            if (n_val == 0 || val[n_val - 1].step != step)
+                val[n_val++] = (val_point){.step = step};
+            val[n_val - 1].nats[m] += rj_num(r, "loss") * rj_num(r, "tokens");
+            val[n_val - 1].bytes[m] += rj_num(r, "bytes");
+        }
+    }
+    rb_puts(&s, "EOD\n");
+    rb_printf(h, "<p class=\"lead\">Every token goes to the big or the small FFN at random in every layer "
+                 "(p_big %g). Left: training loss (nats per token). Right: validation bits per byte "
+                 "under three routings, all domains pooled (total nats / ln 2 / total bytes); the gap "
+                 "between all-small and all-big is what routing can play with.</p>\n<div class=\"grid\">",
+              run->config.train.p_big);
+    char caption[256];
+    snprintf(caption, sizeof caption, "Training loss per step (light) and its moving mean over %d step%s.",
+             window, window == 1 ? "" : "s");
+    rb_printf(&s, "set xlabel 'step'\nset ylabel 'training loss (nats / token)'\nset key top right\n"
+                  "plot $train using 1:2 with lines lc rgb '#b7cbe0' lw 1 title 'per step', "
+                  "'' using 1:3 with lines lt 9 lw 2.4 title 'moving mean'\n");
+    rpt_chart(p, run, h, "chart-train-loss", 600, 380, s.data ? s.data : "", caption);
+    s.len = 0;
+    if (n_val == 0) {
+        rb_puts(h, "<div class=\"missing\">No validation records in log.jsonl yet (training validates every "
+                   "train.eval_every steps and at the end).</div>");
+    } else {
+        rb_puts(&s, "$val << EOD\n");
+        for (int v = 0; v < n_val; v++) {
+            rb_printf(&s, "%ld", val[v].step);
+            for (int m = 0; m < 3; m++)
+                datum(&s, val[v].bytes[m] > 0 ? val[v].nats[m] / log(2.0) / val[v].bytes[m] : NAN);
+            rb_puts(&s, "\n");
+        }
+        rb_puts(&s, "EOD\nset xlabel 'step'\nset ylabel 'validation bits / byte'\nset key top right\n"
+                    "plot $val using 1:2 with linespoints lc rgb '#222222' lw 2 pt 7 ps 0.7 title 'all-big', "
+                    "'' using 1:3 with linespoints lc rgb '#7570b3' lw 2 pt 13 ps 0.9 title 'random routes', "
+                    "'' using 1:4 with linespoints lc rgb '#999999' lw 2 pt 5 ps 0.7 title 'all-small'\n");
+        rpt_chart(p, run, h, "chart-val-bpb", 600, 380, s.data,
+                  "Validation bits per byte vs step, all domains pooled.");
+    }
+    rb_puts(h, "</div>\n");
+    if (n_val > 0)
+        validation_table(h, run, val[n_val - 1].step);
+    rb_free(&s);
+    free(losses);
+    free(val);
+    rb_puts(h, "</section>\n");
+}
+
+/* ---- perplexity vs budget --------------------------------------------- */
+
+/* The eval.json entry of a domain, if the entry scored it. */
+static const cJSON *eval_domain(const cJSON *entry, const char *domain) { return rj_get(entry, domain); }
+
+static void budget_table(rpt_buf *h, const cJSON *od, int L, int random_n)
+{
+    rb_printf(h, "<table><tr><th>k</th><th>patterns</th><th>oracle</th><th>fixed</th><th>pattern</th>"
+                 "<th>random-%d</th><th>pattern</th><th>mean of all</th></tr>\n", random_n);
+    for (int k = 0; k <= L; k++) {
+        const cJSON *b = rpt_oracle_budget(od, k);
+        if (!b)
+            continue;
+        rb_printf(h, "<tr><td>%d</td><td class=\"num\">%.0f</td>", k, rj_num(b, "patterns"));
+        static const char *const kinds[] = {"oracle", "fixed", "random", "mean_all"};
+        for (int j = 0; j < 4; j++) {
+            const cJSON *m = rj_get(b, kinds[j]);
+            rb_printf(h, "<td class=\"num\">%.3f <span class=\"small\">(%.4f)</span></td>", rj_num(m, "ppl"),
+                      rj_num(m, "bpb"));
+            if (j == 1 || j == 2) {
+                rb_puts(h, "<td><code>");
+                rb_html(h, rj_str(m, "pattern") ? rj_str(m, "pattern") : "");
+                rb_puts(h, "</code></td>");
+            }
+        }
+        rb_puts(h, "</tr>\n");
+    }
+    rb_puts(h, "</table>\n");
+}
+
+/* Other routings of eval.json at the budget they used: "pattern:..." and
+ * "random:..." (routers are plotted on their own), on the oracle's scale. */
+static int other_points(rpt_buf *s, const rpt_run *run, const cJSON *od, bool patterns, bool *mapped)
+{
+    int n = 0;
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, run->eval.json) {
+        const char *spec = entry->string ? entry->string : "";
+        if (strncmp(spec, patterns ? "pattern:" : "random:", patterns ? 8 : 7) != 0)
+            continue;
+        const cJSON *d = eval_domain(entry, od->string);
+        bool m;
+        if (d) {
+            datum(s, rj_num(d, "budget"));
+            datum(s, rpt_eval_ppl(run, od, d, &m));
+            rb_puts(s, "\n");
+            *mapped |= m;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Says when eval.json's routings were scored on other tokens than the
+ * oracle's, and whether the charts could place them on the oracle's scale. */
+static void token_sets_note(const rpt_run *run, rpt_buf *h)
+{
+    double eval_tokens = NAN, oracle_tokens = NAN;
+    bool mismatch = false, unmappable = false;
+    const cJSON *od, *entry;
+    cJSON_ArrayForEach(od, rj_get(run->oracle.json, "domains"))
+        cJSON_ArrayForEach(entry, run->eval.json) {
+            const cJSON *d = eval_domain(entry, od->string);
+            double small, big;
+            if (!d || rj_num(d, "tokens") == rj_num(od, "tokens"))
+                continue;
+            mismatch = true;
+            eval_tokens = rj_num(d, "tokens");
+            oracle_tokens = rj_num(od, "tokens");
+            unmappable |= !rpt_eval_references(run, od->string, eval_tokens, od, &small, &big);
+        }
+    if (!mismatch)
+        return;
+    rb_printf(h, "<div class=\"%s\">eval.json's routings were scored on %.0f tokens per domain, the oracle's "
+                 "curves on %.0f. %s For the same tokens run <code>", unmappable ? "warn" : "info", eval_tokens,
+              oracle_tokens,
+              unmappable ? "Some have no all-small and all-big on their own tokens in eval.json, so they are "
+                           "plotted with their own perplexity, which is not comparable with the curves."
+                         : "The charts place each at the fraction of the all-small to all-big gap it closes on "
+                           "its own tokens; the table below has their own perplexities.");
+    char command[200];
+    snprintf(command, sizeof command, "duocl eval RUN --routes SPEC --tokens %.0f", oracle_tokens);
+    rb_command(h, command, run->dir);
+    rb_puts(h, "</code> (with SPEC all-small, all-big and each router).</div>\n");
+}
+
+static void budget_chart(rpt_run *run, rpt_plotter *p, rpt_buf *h, const char *domain, const cJSON *od)
+{
+    int L = rpt_layers(run);
+    int random_n = (int)rj_num(run->oracle.json, "random_n");
+    rpt_buf s = {0};
+    rb_puts(&s, "$curves << EOD\n");
+    for (int k = 0; k <= L; k++) {
+        const cJSON *b = rpt_oracle_budget(od, k);
+        if (!b)
+            continue;
+        rb_printf(&s, "%d", k);
+        datum(&s, rj_num2(b, "oracle", "ppl"));
+        datum(&s, rj_num2(b, "fixed", "ppl"));
+        datum(&s, rj_num2(b, "random", "ppl"));
+        datum(&s, rj_num2(b, "mean_all", "ppl"));
+        rb_puts(&s, "\n");
+    }
+    bool mapped = false;
+    rb_puts(&s, "EOD\n$patterns << EOD\n");
+    bool any_pattern = other_points(&s, run, od, true, &mapped) > 0;
+    rb_puts(&s, "EOD\n$randomroutes << EOD\n");
+    bool any_random = other_points(&s, run, od, false, &mapped) > 0;
+    rb_puts(&s, "EOD\n");
+    char routers[2048] = "";
+    for (int r = 0; r < run->n_router_evals; r++) {
+        const rpt_router_eval *re = &run->router_eval[r];
+        const cJSON *d = eval_domain(re->entry, domain);
+        if (!d)
+            continue;
+        bool m;
+        rb_printf(&s, "$router%d << EOD\n", r);
+        datum(&s, rj_num(d, "budget"));
+        datum(&s, rpt_eval_ppl(run, od, d, &m));
+        rb_printf(&s, "\nEOD\n");
+        mapped |= m;
+        char one[160];
+        snprintf(one, sizeof one, ", $router%d using 1:2 with points lt %d lc rgb '%s' title '%s'", r,
+                 re->exact ? 6 : 5, PALETTE[(re->k < 0 ? 0 : re->k) % PALETTE_N], re->label);
+        strncat(routers, one, sizeof routers - strlen(routers) - 1);
+    }
+    double big = rj_num2(od, "all_big", "ppl"), small = rj_num2(od, "all_small", "ppl");
+    rb_printf(&s, "set title '%s'\nset xlabel 'budget k: BIG layers per token (of %d)'\n"
+                  "set ylabel 'perplexity (per token)'\nset xrange [-0.25:%g]\nset xtics 1\n"
+                  "set offsets 0, 0, graph 0.04, graph 0.04\nset key below maxrows 3 width 1\n"
+                  "plot %.9g with lines lt 8 title 'all-small', %.9g with lines lt 7 title 'all-big', "
+                  "$curves using 1:5 with linespoints lt 4 title 'mean of all patterns', "
+                  "'' using 1:4 with linespoints lt 3 title 'best of %d random', "
+                  "'' using 1:3 with linespoints lt 2 title 'fixed (best pattern)', "
+                  "'' using 1:2 with linespoints lt 1 title 'oracle (per token)'%s%s%s\n",
+              domain, L, L + 0.25, small, big, random_n,
+              any_pattern ? ", $patterns using 1:2 with points lc rgb '#555555' pt 2 ps 0.9 title 'eval: patterns'" : "",
+              any_random ? ", $randomroutes using 1:2 with points lc rgb '#7570b3' pt 4 ps 1.1 title 'eval: per-token random'" : "",
+              routers);
+    char id[96], caption[512];
+    snprintf(id, sizeof id, "chart-budget-%s", domain);
+    snprintf(caption, sizeof caption, "<b>%s</b>: perplexity vs budget on %.0f validation tokens "
+             "(oracle.json). Dashed horizontal lines: all-small and all-big.%s", domain, rj_num(od, "tokens"),
+             mapped ? " eval.json points: placed on this scale (see the note below)." : "");
+    rpt_chart(p, run, h, id, 620, 500, s.data, caption);
+    rb_free(&s);
+}
+
+static void router_table(rpt_buf *h, const rpt_run *run)
+{
+    rb_puts(h, "<h3>Routers and other routings evaluated (eval.json)</h3>\n<table><tr><th>routing</th>");
+    for (int d = 0; d < run->config.train.n_domains; d++)
+        rb_printf(h, "<th>%s: ppl, budget used</th>", run->config.train.domains[d].name);
+    rb_puts(h, "</tr>\n");
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, run->eval.json) {
+        rb_puts(h, "<tr><td><code>");
+        rb_html(h, entry->string ? entry->string : "?");
+        rb_puts(h, "</code></td>");
+        for (int d = 0; d < run->config.train.n_domains; d++) {
+            const cJSON *v = eval_domain(entry, run->config.train.domains[d].name);
+            if (v)
+                rb_printf(h, "<td class=\"num\">%.3f, %.2f <span class=\"small\">(%.0f tokens)</span></td>",
+                          rj_num(v, "ppl"), rj_num(v, "budget"), rj_num(v, "tokens"));
+            else
+                rb_puts(h, "<td>&ndash;</td>");
+        }
+        rb_puts(h, "</tr>\n");
+    }
+    rb_puts(h, "</table>\n");
+}
+
+void rpt_section_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h)
+{
+    rb_puts(h, "<section id=\"budget\"><h2>Perplexity vs budget</h2>\n");
+    int random_n = (int)rj_num(run->oracle.json, "random_n");
+    rb_printf(h, "<p class=\"lead\">Perplexity per token (exp of the mean loss in nats, the paper's measure; "
+                 "bits per byte in the tables) of the stage-1 model when each token has k BIG layers. "
+                 "<b>Oracle</b>: each token takes its best route with k BIG layers (needs the labels: an upper "
+                 "bound for any router). <b>Fixed</b>: the one pattern with the lowest mean loss. "
+                 "<b>Best of %d random</b> patterns: equals fixed wherever C(L,k) &le; %d. "
+                 "Routers are plotted at the budget they actually used.</p>\n",
+              random_n > 0 ? random_n : 100, random_n > 0 ? random_n : 100);
+    char command[1200];
+    if (!run->oracle.json) {
+        snprintf(command, sizeof command, "duocl oracle %s", run->dir);
+        rpt_missing(h, run->oracle.present ? "oracle.json could not be read, so there are no budget curves."
+                                           : "oracle.json is missing, so there are no budget curves.", command);
+    } else {
+        rb_puts(h, "<div class=\"grid\">");
+        const cJSON *od;
+        cJSON_ArrayForEach(od, rj_get(run->oracle.json, "domains"))
+            budget_chart(run, p, h, od->string, od);
+        rb_puts(h, "</div>\n");
+        token_sets_note(run, h);
+        rb_puts(h, "<details><summary>Numbers per domain: perplexity (bits per byte)</summary>\n");
+        cJSON_ArrayForEach(od, rj_get(run->oracle.json, "domains")) {
+            rb_printf(h, "<h3>%s: all-small %.3f (%.4f), all-big %.3f (%.4f)</h3>\n", od->string,
+                      rj_num2(od, "all_small", "ppl"), rj_num2(od, "all_small", "bpb"),
+                      rj_num2(od, "all_big", "ppl"), rj_num2(od, "all_big", "bpb"));
+            budget_table(h, od, rpt_layers(run), random_n);
+        }
+        rb_puts(h, "</details>\n");
+    }
+    if (run->eval.json && cJSON_GetArraySize(run->eval.json) > 0)
+        router_table(h, run);
+    if (run->n_router_evals == 0) {
+        snprintf(command, sizeof command, "duocl router train %s --budget K, then duocl eval %s --routes "
+                 "router:%s/router/kK-SB/router.ckpt", run->dir, run->dir, run->dir);
+        rpt_missing(h, "no router has been evaluated (eval.json has no router:... entry).", command);
+    }
+    rb_puts(h, "</section>\n");
+}
+
+/* ---- where BIG goes --------------------------------------------------- */
+
+/* The domains of an eval.json entry (its objects), as an object to pool. */
+static const cJSON *entry_domains(const cJSON *entry) { return entry; }
+
+/* values[l * nx + x]: fraction of tokens with BIG at layer l, column x. */
+static void heat_map(rpt_plotter *p, rpt_run *run, rpt_buf *h, const char *id, const char *title,
+                     const char *xlabel, int nx, char (*xtics)[24], int L, const double *values,
+                     const char *caption)
+{
+    rpt_buf s = {0};
+    rb_puts(&s, "$m << EOD\n");
+    for (int l = 0; l < L; l++) {
+        for (int x = 0; x < nx; x++)
+            datum(&s, values[l * nx + x]);
+        rb_puts(&s, "\n");
+    }
+    rb_printf(&s, "EOD\nset title '%s'\nset xlabel '%s'\nset ylabel 'layer'\nunset grid\nunset key\n"
+                  "set border 0\nset tics scale 0\nset xrange [-0.5:%g]\nset yrange [-0.5:%g]\n"
+                  "set palette defined (0 '#ffffff', 0.5 '#6baed6', 1 '#08306b')\nset cbrange [0:1]\n"
+                  "set cblabel 'fraction of tokens on BIG'\nset xtics (",
+              title, xlabel, nx - 0.5, L - 0.5);
+    for (int x = 0; x < nx; x++)
+        rb_printf(&s, "%s'%s' %d", x ? ", " : "", xtics[x], x);
+    rb_puts(&s, ")\nset ytics (");
+    for (int l = 0; l < L; l++)
+        rb_printf(&s, "%s'%d' %d", l ? ", " : "", l + 1, l);
+    rb_printf(&s, ")\nplot $m matrix with image pixels, "
+                  "$m matrix using 1:2:(sprintf('%%.2f', $3)):($3 > 0.55 ? 0xffffff : 0x222222) "
+                  "with labels tc rgb variable font ',%d'\n", nx > 9 || L > 8 ? 9 : 11);
+    int height = 150 + 34 * L;
+    rpt_chart(p, run, h, id, 520, height < 300 ? 300 : height, s.data, caption);
+    rb_free(&s);
+}
+
+static void oracle_layer_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h, int L)
+{
+    char xtics[RPT_MAX_LAYERS + 1][24];
+    double values[RPT_MAX_LAYERS * (RPT_MAX_LAYERS + 1)], column[RPT_MAX_LAYERS];
+    int nx = 0, ks[RPT_MAX_LAYERS + 1];
+    const cJSON *domains = rj_get(run->oracle.json, "domains");
+    for (int k = 1; k < L; k++)
+        if (rpt_pooled_big(domains, k, -1, L, column))
+            ks[nx++] = k;
+    for (int x = 0; x < nx; x++) {
+        rpt_pooled_big(domains, ks[x], -1, L, column);
+        snprintf(xtics[x], sizeof xtics[x], "%d", ks[x]);
+        for (int l = 0; l < L; l++)
+            values[l * nx + x] = column[l];
+    }
+    if (nx == 0) {
+        rb_puts(h, "<div class=\"missing\">oracle.json has no budget between 1 and L-1.</div>");
+        return;
+    }
+    heat_map(p, run, h, "chart-oracle-layer-budget", "oracle: layer x budget", "budget k (BIG layers per token)",
+             nx, xtics, L, values,
+             "Oracle: fraction of tokens whose best route uses BIG at each layer, per budget (all domains "
+             "pooled). The paper: late layers at a low budget, spread at L/2, early layers at a high budget.");
+}
+
+static void router_layer_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h, int L)
+{
+    char xtics[RPT_MAX_ROUTERS][24];
+    double values[RPT_MAX_LAYERS * RPT_MAX_ROUTERS], column[RPT_MAX_LAYERS];
+    int nx = 0;
+    for (int r = 0; r < run->n_router_evals; r++) {
+        const rpt_router_eval *re = &run->router_eval[r];
+        if (!rpt_pooled_big(entry_domains(re->entry), -1, -1, L, column))
+            continue;
+        snprintf(xtics[nx], sizeof xtics[nx], "%s%d%s", re->k >= 0 ? "k=" : "#", re->k >= 0 ? re->k : r,
+                 re->exact ? " exact" : "");
+        for (int l = 0; l < L; l++)
+            values[l * RPT_MAX_ROUTERS + nx] = column[l];
+        nx++;
+    }
+    if (nx == 0) {
+        char command[1200];
+        snprintf(command, sizeof command, "duocl eval %s --routes router:%s/router/kK-SB/router.ckpt", run->dir,
+                 run->dir);
+        rpt_missing(h, "no router evaluation in eval.json with big_per_layer, so there is no router heat map.",
+                    command);
+        return;
+    }
+    double packed[RPT_MAX_LAYERS * RPT_MAX_ROUTERS];
+    for (int l = 0; l < L; l++)
+        for (int x = 0; x < nx; x++)
+            packed[l * nx + x] = values[l * RPT_MAX_ROUTERS + x];
+    heat_map(p, run, h, "chart-router-layer-budget", "router: layer x budget", "router (trained budget k)", nx,
+             xtics, L, packed,
+             "Learned routers (argmax, and exact: BIG in the k layers of highest P_big): fraction of tokens "
+             "on BIG per layer. The paper's routers favour later layers at every budget.");
+}
+
+/* Layer x position bucket for one source: the oracle at budget k
+ * (entry NULL), or a router's eval.json entry. */
+static void position_map(rpt_run *run, rpt_plotter *p, rpt_buf *h, int L, int k, const rpt_router_eval *re)
+{
+    int ctx = run->config.model.ctx;
+    char xtics[RPT_BUCKETS][24];
+    double values[RPT_MAX_LAYERS * RPT_BUCKETS], column[RPT_MAX_LAYERS];
+    const cJSON *domains = re ? entry_domains(re->entry) : rj_get(run->oracle.json, "domains");
+    for (int q = 0; q < RPT_BUCKETS; q++) {
+        if (!rpt_pooled_big(domains, re ? -1 : k, q, L, column))
+            return;
+        snprintf(xtics[q], sizeof xtics[q], "%d-%d", q * ctx / RPT_BUCKETS, (q + 1) * ctx / RPT_BUCKETS - 1);
+        for (int l = 0; l < L; l++)
+            values[l * RPT_BUCKETS + q] = column[l];
+    }
+    char id[96], title[96], caption[256];
+    if (re) {
+        snprintf(id, sizeof id, "chart-router-position-%d", (int)(re - run->router_eval));
+        snprintf(title, sizeof title, "%s: layer x position", re->label);
+        snprintf(caption, sizeof caption, "%s: fraction of tokens on BIG per layer and position in the "
+                 "window (all domains pooled).", re->label);
+    } else {
+        snprintf(id, sizeof id, "chart-oracle-position-k%d", k);
+        snprintf(title, sizeof title, "oracle k=%d: layer x position", k);
+        snprintf(caption, sizeof caption, "Oracle at budget %d: fraction of tokens on BIG per layer and "
+                 "position in the window (all domains pooled).", k);
+    }
+    heat_map(p, run, h, id, title, "position in the window", RPT_BUCKETS, xtics, L, values, caption);
+}
+
+void rpt_section_placement(rpt_run *run, rpt_plotter *p, rpt_buf *h)
+{
+    rb_puts(h, "<section id=\"placement\"><h2>Where BIG layers go</h2>\n"
+               "<p class=\"lead\">Fraction of tokens routed to the big FFN at each layer (layer 1 is the "
+               "first, at the bottom), per budget and per position in the context window. Cells are "
+               "labelled with the fraction.</p>\n");
+    int L = rpt_layers(run);
+    char command[1200];
+    if (!run->oracle.json) {
+        snprintf(command, sizeof command, "duocl oracle %s", run->dir);
+        rpt_missing(h, "oracle.json is missing, so the oracle's heat maps are not drawn.", command);
+    }
+    rb_puts(h, "<div class=\"grid3\">");
+    if (run->oracle.json)
+        oracle_layer_budget(run, p, h, L);
+    router_layer_budget(run, p, h, L);
+    rb_puts(h, "</div>\n<h3>By position in the window</h3>\n<div class=\"grid3\">");
+    /* Budget by budget: the oracle (at a low, the middle and a high budget,
+     * and at each router's) beside the routers trained for it. */
+    bool wanted[RPT_MAX_LAYERS + 1] = {false};
+    const cJSON *first = cJSON_GetArrayItem(rj_get(run->oracle.json, "domains"), 0);
+    int low_mid_high[3] = {1, (int)lround(L / 2.0), L - 1};
+    for (int i = 0; i < 3; i++)
+        if (low_mid_high[i] >= 1 && low_mid_high[i] < L)
+            wanted[low_mid_high[i]] = true;
+    for (int r = 0; r < run->n_router_evals; r++)
+        if (run->router_eval[r].k >= 0 && run->router_eval[r].k <= L)
+            wanted[run->router_eval[r].k] = true;
+    for (int k = 0; k <= L; k++) {
+        if (!wanted[k])
+            continue;
+        if (rpt_oracle_budget(first, k))
+            position_map(run, p, h, L, k, NULL);
+        for (int r = 0; r < run->n_router_evals; r++)
+            if (run->router_eval[r].k == k)
+                position_map(run, p, h, L, -1, &run->router_eval[r]);
+    }
+    for (int r = 0; r < run->n_router_evals; r++)
+        if (run->router_eval[r].k < 0 || run->router_eval[r].k > L)
+            position_map(run, p, h, L, -1, &run->router_eval[r]);
+    rb_puts(h, "</div>\n</section>\n");
+}
+
+/* ---- router training ------------------------------------------------- */
+
+void rpt_section_router(rpt_run *run, rpt_plotter *p, rpt_buf *h)
+{
+    rb_puts(h, "<section id=\"router\"><h2>Router training (stage 3)</h2>\n");
+    if (run->n_router_logs == 0) {
+        char command[1200];
+        snprintf(command, sizeof command, "duocl router train %s --budget K", run->dir);
+        rpt_missing(h, "no router has been trained (no router/*/log.jsonl).", command);
+        rb_puts(h, "</section>\n");
+        return;
+    }
+    rb_puts(h, "<p class=\"lead\">A linear router per layer on the frozen stage-1 model; the layer output is "
+               "the soft mixture of the modules with P = softmax(beta z), beta rising so assignments harden. "
+               "Loss = cross-entropy + alpha (mean P_big &minus; k/L)<sup>2</sup>.</p>\n<div class=\"grid\">");
+    rpt_buf ce = {0}, big = {0};
+    rb_puts(&ce, "set xlabel 'router step'\nset ylabel 'cross-entropy (nats / token)'\nset key top right\nplot ");
+    rb_puts(&big, "set xlabel 'router step'\nset ylabel 'mean P_big (soft)'\nset key top right\nset yrange [0:1]\nplot ");
+    rpt_buf data = {0};
+    for (int r = 0; r < run->n_router_logs; r++) {
+        const rpt_router_log *log = &run->router_log[r];
+        rb_printf(&data, "$r%d << EOD\n", r);
+        const cJSON *rec;
+        cJSON_ArrayForEach(rec, log->records) {
+            datum(&data, rj_num(rec, "step"));
+            datum(&data, rj_num(rec, "ce"));
+            datum(&data, rj_num(rec, "big_fraction"));
+            datum(&data, rj_num(rec, "target"));
+            rb_puts(&data, "\n");
+        }
+        rb_puts(&data, "EOD\n");
+        const char *colour = PALETTE[(log->k < 0 ? r : log->k) % PALETTE_N];
+        rb_printf(&ce, "%s$r%d using 1:2 with lines lw 2 lc rgb '%s' title '%s'", r ? ", " : "", r, colour, log->name);
+        rb_printf(&big, "%s$r%d using 1:3 with lines lw 2 lc rgb '%s' title '%s', $r%d using 1:4 with lines "
+                        "dt (6,4) lw 1.2 lc rgb '%s' notitle", r ? ", " : "", r, colour, log->name, r, colour);
+    }
+    rpt_buf script = {0};
+    rb_printf(&script, "%s%s\n", data.data, ce.data);
+    rpt_chart(p, run, h, "chart-router-ce", 600, 360, script.data, "Router training: cross-entropy per step.");
+    script.len = 0;
+    rb_printf(&script, "%s%s\n", data.data, big.data);
+    rpt_chart(p, run, h, "chart-router-pbig", 600, 360, script.data,
+              "Router training: mean P_big per step (solid) and the budget's target k/L (dashed).");
+    rb_puts(h, "</div>\n<table><tr><th>router</th><th>steps</th><th>final cross-entropy</th>"
+               "<th>final P_big</th><th>target</th><th>final beta</th></tr>\n");
+    for (int r = 0; r < run->n_router_logs; r++) {
+        const cJSON *last = cJSON_GetArrayItem(run->router_log[r].records,
+                                               cJSON_GetArraySize(run->router_log[r].records) - 1);
+        rb_printf(h, "<tr><td><code>%s</code></td><td class=\"num\">%.0f</td><td class=\"num\">%.4f</td>"
+                     "<td class=\"num\">%.3f</td><td class=\"num\">%.3f</td><td class=\"num\">%.3g</td></tr>\n",
+                  run->router_log[r].name, rj_num(last, "step"), rj_num(last, "ce"), rj_num(last, "big_fraction"),
+                  rj_num(last, "target"), rj_num(last, "beta"));
+    }
+    rb_puts(h, "</table>\n</section>\n");
+    rb_free(&ce);
+    rb_free(&big);
+    rb_free(&data);
+    rb_free(&script);
+}
