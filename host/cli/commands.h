@@ -9,6 +9,7 @@ extern const cli_command cli_selftest_command;
 extern const cli_command cli_eval_command;
 extern const cli_command cli_oracle_command;
 extern const cli_command cli_router_command;
+extern const cli_command cli_study_command;
 extern const cli_command cli_difficulty_command;
 extern const cli_command cli_report_command;
 extern const cli_command cli_tokenizer_command;

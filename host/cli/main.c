@@ -10,6 +10,7 @@ static const cli_command *const commands[] = {
     &cli_eval_command,
     &cli_oracle_command,
     &cli_router_command,
+    &cli_study_command,
     &cli_difficulty_command,
     &cli_report_command,
     &cli_tokenizer_command,
