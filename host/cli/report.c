@@ -151,7 +151,10 @@ static void load_routers(rpt_run *run)
     if (!dir)
         return;
     for (struct dirent *e; (e = readdir(dir)) != NULL && run->n_router_logs < RPT_MAX_ROUTERS;) {
-        if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof run->router_log[0].name)
+        /* The name goes into gnuplot scripts and HTML as it is. */
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof run->router_log[0].name ||
+            strspn(e->d_name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+                strlen(e->d_name))
             continue;
         snprintf(path, sizeof path, "%s/router/%s/log.jsonl", run->dir, e->d_name);
         cJSON *records = load_jsonl(run, path);
@@ -218,14 +221,14 @@ static const char CSS[] =
     "p.lead{color:#444;margin:6px 0 10px;max-width:1000px}"
     "table{border-collapse:collapse;margin:6px 0 10px;font-size:13.5px}"
     "th,td{border-bottom:1px solid #e6e8eb;padding:4px 10px;text-align:left;vertical-align:top}"
-    "th{background:#f6f7f9;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    "th{background:#f6f7f9;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
     "code,pre{font-family:'DejaVu Sans Mono',monospace;font-size:12.5px}"
     "code{background:#f1f3f5;padding:1px 4px;border-radius:3px}"
     "pre{background:#f6f7f9;padding:10px;overflow:auto;max-height:420px}"
     ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:14px}"
     ".grid3{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:14px}"
     ".cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:0 28px}"
-    ".cols table{width:100%}"
+    ".cols table{width:100%}.cols th{white-space:nowrap;width:1%}"
     "figure.chart{margin:6px 0;border:1px solid #eceef1;border-radius:4px;padding:6px}"
     "figure.chart svg{display:block;width:100%;height:auto}"
     "figcaption{font-size:13px;color:#444;margin:6px 4px 2px}"
@@ -240,7 +243,7 @@ static const char CSS[] =
     ".passage{font-family:'DejaVu Sans Mono',monospace;font-size:13px;line-height:1.75;white-space:pre-wrap;"
     "overflow-wrap:anywhere;border:1px solid #e3e5e8;padding:8px 10px;border-radius:4px;background:#fff}"
     ".passage span{border-radius:2px}.passage .nl{opacity:.55}.passage .esc{font-size:10px;opacity:.7}"
-    ".passage .wb{color:#b0b4ba;background:none}"
+    ".passage .wb{color:#b0b4ba;background:none}.passage .first{color:#777;text-decoration:underline dotted}"
     ".legend{display:flex;align-items:center;gap:8px;font-size:12.5px;color:#444;margin:4px 0}"
     ".legend .bar{width:220px;height:12px;border:1px solid #ccc}"
     "details summary{cursor:pointer;color:#1f5f99;margin:6px 0}"

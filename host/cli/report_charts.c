@@ -281,7 +281,7 @@ static void budget_chart(rpt_run *run, rpt_plotter *p, rpt_buf *h, const char *d
     double big = rj_num2(od, "all_big", "ppl"), small = rj_num2(od, "all_small", "ppl");
     rb_printf(&s, "set title '%s'\nset xlabel 'budget k: BIG layers per token (of %d)'\n"
                   "set ylabel 'perplexity (per token)'\nset xrange [-0.25:%g]\nset xtics 1\n"
-                  "set offsets 0, 0, graph 0.04, graph 0.04\nset key below maxrows 3 width 1\n"
+                  "set offsets 0, 0, graph 0.04, graph 0.04\nset key below height 1\n"
                   "plot %.9g with lines lt 8 title 'all-small', %.9g with lines lt 7 title 'all-big', "
                   "$curves using 1:5 with linespoints lt 4 title 'mean of all patterns', "
                   "'' using 1:4 with linespoints lt 3 title 'best of %d random', "
@@ -307,21 +307,23 @@ static void router_table(rpt_buf *h, const rpt_run *run)
         rb_printf(h, "<th>%s: ppl, budget used</th>", run->config.train.domains[d].name);
     rb_puts(h, "</tr>\n");
     const cJSON *entry;
+    double tokens = NAN;
     cJSON_ArrayForEach(entry, run->eval.json) {
         rb_puts(h, "<tr><td><code>");
         rb_html(h, entry->string ? entry->string : "?");
         rb_puts(h, "</code></td>");
         for (int d = 0; d < run->config.train.n_domains; d++) {
             const cJSON *v = eval_domain(entry, run->config.train.domains[d].name);
-            if (v)
-                rb_printf(h, "<td class=\"num\">%.3f, %.2f <span class=\"small\">(%.0f tokens)</span></td>",
-                          rj_num(v, "ppl"), rj_num(v, "budget"), rj_num(v, "tokens"));
-            else
+            if (v) {
+                rb_printf(h, "<td class=\"num\">%.3f, %.2f</td>", rj_num(v, "ppl"), rj_num(v, "budget"));
+                tokens = rj_num(v, "tokens");
+            } else
                 rb_puts(h, "<td>&ndash;</td>");
         }
         rb_puts(h, "</tr>\n");
     }
-    rb_puts(h, "</table>\n");
+    rb_printf(h, "</table>\n<p class=\"small\">Perplexity per token on the %.0f validation tokens per domain that "
+                 "duocl eval scored; budget used = mean BIG layers per token.</p>\n", tokens);
 }
 
 void rpt_section_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h)
@@ -335,6 +337,11 @@ void rpt_section_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h)
                  "<b>Best of %d random</b> patterns: equals fixed wherever C(L,k) &le; %d. "
                  "Routers are plotted at the budget they actually used.</p>\n",
               random_n > 0 ? random_n : 100, random_n > 0 ? random_n : 100);
+    const char *alphabet = rj_str(run->oracle.json, "alphabet");
+    if (alphabet && strcmp(alphabet, "SB") != 0)
+        rb_printf(h, "<div class=\"info\">The oracle searched the %s alphabet: layers that are not BIG are %s. "
+                     "The paper's curves are for SB (small or big).</div>\n", strcmp(alphabet, "KB") == 0 ? "KB" : "KSB",
+                  strcmp(alphabet, "KB") == 0 ? "skipped" : "small or skipped");
     char command[1200];
     if (!run->oracle.json) {
         snprintf(command, sizeof command, "duocl oracle %s", run->dir);
@@ -386,7 +393,8 @@ static void heat_map(rpt_plotter *p, rpt_run *run, rpt_buf *h, const char *id, c
     rb_printf(&s, "EOD\nset title '%s'\nset xlabel '%s'\nset ylabel 'layer'\nunset grid\nunset key\n"
                   "set border 0\nset tics scale 0\nset xrange [-0.5:%g]\nset yrange [-0.5:%g]\n"
                   "set palette defined (0 '#ffffff', 0.5 '#6baed6', 1 '#08306b')\nset cbrange [0:1]\n"
-                  "set cblabel 'fraction of tokens on BIG'\nset xtics (",
+                  "set colorbox user origin graph 1.04, graph 0 size graph 0.05, graph 1\n"
+                  "set rmargin 7\nset xtics (",
               title, xlabel, nx - 0.5, L - 0.5);
     for (int x = 0; x < nx; x++)
         rb_printf(&s, "%s'%s' %d", x ? ", " : "", xtics[x], x);
@@ -395,9 +403,10 @@ static void heat_map(rpt_plotter *p, rpt_run *run, rpt_buf *h, const char *id, c
         rb_printf(&s, "%s'%d' %d", l ? ", " : "", l + 1, l);
     rb_printf(&s, ")\nplot $m matrix with image pixels, "
                   "$m matrix using 1:2:(sprintf('%%.2f', $3)):($3 > 0.55 ? 0xffffff : 0x222222) "
-                  "with labels tc rgb variable font ',%d'\n", nx > 9 || L > 8 ? 9 : 11);
-    int height = 150 + 34 * L;
-    rpt_chart(p, run, h, id, 520, height < 300 ? 300 : height, s.data, caption);
+                  "with labels tc rgb variable font ',%d'\n", nx > 9 || L > 8 ? 8 : 10);
+    /* Drawn about as wide as shown (three to a row) so the text stays legible. */
+    int height = 120 + 30 * L;
+    rpt_chart(p, run, h, id, 400, height < 260 ? 260 : height, s.data, caption);
     rb_free(&s);
 }
 
@@ -470,7 +479,7 @@ static void position_map(rpt_run *run, rpt_plotter *p, rpt_buf *h, int L, int k,
     for (int q = 0; q < RPT_BUCKETS; q++) {
         if (!rpt_pooled_big(domains, re ? -1 : k, q, L, column))
             return;
-        snprintf(xtics[q], sizeof xtics[q], "%d-%d", q * ctx / RPT_BUCKETS, (q + 1) * ctx / RPT_BUCKETS - 1);
+        snprintf(xtics[q], sizeof xtics[q], "%d", q * ctx / RPT_BUCKETS);
         for (int l = 0; l < L; l++)
             values[l * RPT_BUCKETS + q] = column[l];
     }
@@ -486,7 +495,8 @@ static void position_map(rpt_run *run, rpt_plotter *p, rpt_buf *h, int L, int k,
         snprintf(caption, sizeof caption, "Oracle at budget %d: fraction of tokens on BIG per layer and "
                  "position in the window (all domains pooled).", k);
     }
-    heat_map(p, run, h, id, title, "position in the window", RPT_BUCKETS, xtics, L, values, caption);
+    heat_map(p, run, h, id, title, "position in the window (first of each eighth)", RPT_BUCKETS, xtics, L, values,
+             caption);
 }
 
 void rpt_section_placement(rpt_run *run, rpt_plotter *p, rpt_buf *h)

@@ -124,6 +124,14 @@ static void passage(rpt_buf *h, const cJSON *p, bool by_benefit, double low, dou
     const cJSON *oracle = rj_get(p, "loss_oracle"), *benefit = rj_get(p, "benefit");
     int n = cJSON_GetArraySize(tokens), ctx = (int)rj_num(p, "window_length");
     rb_puts(h, "<div class=\"passage\">");
+    /* The window's first input is context only: nothing predicts it. */
+    const char *first = rj_str(p, "first_input");
+    if (first) {
+        uint8_t bytes[64];
+        rb_puts(h, "<span class=\"first\" title=\"the first input: no loss\">");
+        bytes_html(h, bytes, unescape(first, bytes, sizeof bytes));
+        rb_puts(h, "</span>");
+    }
     for (int i = 0; i < n;) {
         /* Byte tokens of one multi-byte character are drawn as one glyph,
          * coloured by the strongest of them. */
@@ -184,7 +192,14 @@ static void top_table(rpt_buf *h, const char *title, const cJSON *list)
         rb_puts(h, "<tr><td><code>");
         rb_html(h, rj_str(t, "context") ? rj_str(t, "context") : "");
         rb_puts(h, "</code></td><td><code><b>");
-        rb_html(h, rj_str(t, "token") ? rj_str(t, "token") : "");
+        /* Spaces drawn as a visible mark: " " alone would be an empty cell. */
+        for (const char *c = rj_str(t, "token") ? rj_str(t, "token") : ""; *c; c++) {
+            char one[2] = {*c, 0};
+            if (*c == ' ')
+                rb_puts(h, "&#9251;");
+            else
+                rb_html(h, one);
+        }
         rb_printf(h, "</b></code></td><td class=\"num\">%.2f</td><td class=\"num\">%.2f</td><td class=\"num\">%.2f"
                      "</td><td class=\"num\">%+.2f</td><td class=\"num\">%.0f</td></tr>\n",
                   rj_num(t, "loss_small"), rj_num(t, "loss_big"), rj_num(t, "loss_oracle"), rj_num(t, "benefit"),
