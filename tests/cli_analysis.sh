@@ -9,31 +9,7 @@ set -u
 duocl=$(realpath "$1")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@" >"$work/out" 2>&1; then
-        passed=$((passed + 1))
-        echo "  ok    $name"
-    else
-        failed=$((failed + 1))
-        echo "  FAIL  $name"
-        sed 's/^/        /' "$work/out" | tail -20
-    fi
-}
-
-expect() { # exit code, pattern, then duocl arguments
-    code=$1 pattern=$2
-    shift 2
-    "$duocl" "$@" >"$work/run" 2>&1
-    rc=$?
-    cat "$work/run"
-    [ "$rc" -eq "$code" ] || { echo "exit code $rc, expected $code"; return 1; }
-    grep -q -- "$pattern" "$work/run" || { echo "output lacks '$pattern'"; return 1; }
-}
+. "$(dirname "$0")/lib.sh"
 
 json() { # python expression over run = the run folder's JSON files; prints it and fails if falsy
     python3 - "$work/run1" "$1" <<'PY'
@@ -48,23 +24,7 @@ sys.exit(0 if value else 1)
 PY
 }
 
-mkdir -p "$work/corpora"
-python3 - "$work/corpora" <<'PY'
-import random, sys
-words = "the a cat dog bird tree river house child sees likes finds paints red old quiet".split()
-for domain, seed in (("web", 1), ("code", 2)):
-    for split, size in (("train", 40000), ("val", 6000)):
-        rng = random.Random(seed * 10 + len(split))
-        out, n = [], 0
-        while n < size:
-            if domain == "web":
-                s = " ".join(rng.choice(words) for _ in range(6)).capitalize() + ". "
-            else:
-                s = "x%d = f(x%d) + %d\n" % (rng.randrange(10), rng.randrange(10), rng.randrange(100))
-            out.append(s)
-            n += len(s)
-        open("%s/%s.%s.txt" % (sys.argv[1], domain, split), "w").write("\0".join(out))
-PY
+make_corpora "$work/corpora"
 "$duocl" prepare --corpora "$work/corpora" --out "$work/shards" --domains web,code >/dev/null 2>&1
 cat >"$work/tiny.json" <<EOF
 {
@@ -118,5 +78,4 @@ check "router_allocation_reported" json \
 check "router_bad_budget" expect 1 "layers" router train "$work/run1" --budget 9 --steps 2
 check "router_needs_budget" expect 1 "--budget K is required" router train "$work/run1"
 
-echo "cli_analysis: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish cli_analysis

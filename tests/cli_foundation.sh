@@ -8,33 +8,7 @@ duocl=$1
 kernels=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@" >"$work/out" 2>&1; then
-        passed=$((passed + 1))
-        echo "  ok    $name"
-    else
-        failed=$((failed + 1))
-        echo "  FAIL  $name"
-        sed 's/^/        /' "$work/out" | head -20
-    fi
-}
-
-# Runs duocl with the given arguments; succeeds if the exit code is $1 and the
-# combined output contains the pattern $2.
-expect() {
-    code=$1 pattern=$2
-    shift 2
-    "$duocl" "$@" >"$work/run" 2>&1
-    rc=$?
-    cat "$work/run"
-    [ "$rc" -eq "$code" ] || { echo "exit code $rc, expected $code"; return 1; }
-    grep -q -- "$pattern" "$work/run" || { echo "output lacks '$pattern'"; return 1; }
-}
+. "$(dirname "$0")/lib.sh"
 
 selected() { # prints the selected device's name for a selector
     "$duocl" devices --json --device "$1" | python3 -c \
@@ -99,5 +73,4 @@ check "unknown_command_hints" expect 1 "did you mean 'devices'" devicse
 check "unknown_option_hints" expect 1 "did you mean '--json'" devices --jsno
 check "missing_option_value" expect 1 "needs a value" devices --device
 
-echo "cli_foundation: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish cli_foundation
