@@ -81,6 +81,7 @@ static double gap_closed(double loss, double small, double big) { return (small 
 static void claim_router(rpt_run *run, rpt_buf *h, rpt_buf *e)
 {
     int held = 0, checked = 0, unmatched = 0;
+    double router_tokens = NAN;
     for (int r = 0; r < run->n_router_evals; r++) {
         const rpt_router_eval *re = &run->router_eval[r];
         if (re->k < 0 || strcmp(re->alphabet, "SB") != 0)
@@ -94,6 +95,7 @@ static void claim_router(rpt_run *run, rpt_buf *h, rpt_buf *e)
                 continue;
             if (!rpt_eval_references(run, od->string, rj_num(d, "tokens"), od, &small, &big)) {
                 unmatched++;
+                router_tokens = rj_num(d, "tokens");
                 continue;
             }
             double g_router = gap_closed(rj_num(d, "loss"), small, big);
@@ -113,11 +115,15 @@ static void claim_router(rpt_run *run, rpt_buf *h, rpt_buf *e)
         if (!first)
             rb_puts(e, "<br>");
     }
-    if (checked == 0) {
-        char why[256];
-        snprintf(why, sizeof why, "Needs oracle.json and an SB router evaluated at a budget the oracle "
-                 "searched%s.", unmatched ? " (and all-small/all-big in eval.json on the router's tokens)" : "");
-        not_run(e, why, "duocl router train RUN --budget K; duocl eval RUN --routes "
+    if (checked == 0 && unmatched > 0) {
+        char command[256];
+        snprintf(command, sizeof command, "duocl eval RUN --routes all-small --tokens %.0f (and all-big)",
+                 router_tokens);
+        not_run(e, "The routers were scored on tokens that neither eval.json's all-small and all-big nor the "
+                "oracle share, so they cannot be compared with the oracle.", command, run->dir);
+    } else if (checked == 0) {
+        not_run(e, "Needs oracle.json and an SB router evaluated at a budget the oracle searched.",
+                "duocl router train RUN --budget K; duocl eval RUN --routes "
                 "router:RUN/router/kK-SB/router.ckpt (and --routes all-small, all-big)", run->dir);
     } else
         rb_puts(e, "<span class=\"small\">Percentages: how much of the all-small to all-big loss gap each "
