@@ -55,7 +55,7 @@ static void load_input(rpt_run *run, rpt_input *in, const char *file)
         if (!cJSON_IsObject(in->json)) {
             cJSON_Delete(in->json);
             in->json = NULL;
-            snprintf(in->problem, sizeof in->problem, "%.200s is not a JSON object", path);
+            snprintf(in->problem, sizeof in->problem, "%.200s is not a valid JSON object (damaged? run its command again)", path);
         }
     }
     if (!in->json)
@@ -161,7 +161,7 @@ static void load_routers(rpt_run *run)
         if (!records)
             continue;
         rpt_router_log *log = &run->router_log[run->n_router_logs++];
-        snprintf(log->name, sizeof log->name, "%s", e->d_name);
+        snprintf(log->name, sizeof log->name, "%.63s", e->d_name); /* checked above to fit */
         log->records = records;
         if (sscanf(log->name, "k%d", &log->k) != 1)
             log->k = -1;

@@ -279,15 +279,21 @@ static void budget_chart(rpt_run *run, rpt_plotter *p, rpt_buf *h, const char *d
         strncat(routers, one, sizeof routers - strlen(routers) - 1);
     }
     double big = rj_num2(od, "all_big", "ppl"), small = rj_num2(od, "all_small", "ppl");
+    /* The horizontal references, when oracle.json has them. */
+    char refs[2][96] = {"", ""};
+    if (isfinite(small))
+        snprintf(refs[0], sizeof refs[0], "%.9g with lines lt 8 title 'all-small', ", small);
+    if (isfinite(big))
+        snprintf(refs[1], sizeof refs[1], "%.9g with lines lt 7 title 'all-big', ", big);
     rb_printf(&s, "set title '%s'\nset xlabel 'budget k: BIG layers per token (of %d)'\n"
                   "set ylabel 'perplexity (per token)'\nset xrange [-0.25:%g]\nset xtics 1\n"
                   "set offsets 0, 0, graph 0.04, graph 0.04\nset key below height 1\n"
-                  "plot %.9g with lines lt 8 title 'all-small', %.9g with lines lt 7 title 'all-big', "
+                  "plot %s%s"
                   "$curves using 1:5 with linespoints lt 4 title 'mean of all patterns', "
                   "'' using 1:4 with linespoints lt 3 title 'best of %d random', "
                   "'' using 1:3 with linespoints lt 2 title 'fixed (best pattern)', "
                   "'' using 1:2 with linespoints lt 1 title 'oracle (per token)'%s%s%s\n",
-              domain, L, L + 0.25, small, big, random_n,
+              domain, L, L + 0.25, refs[0], refs[1], random_n,
               any_pattern ? ", $patterns using 1:2 with points lc rgb '#555555' pt 2 ps 0.9 title 'eval: patterns'" : "",
               any_random ? ", $randomroutes using 1:2 with points lc rgb '#7570b3' pt 4 ps 1.1 title 'eval: per-token random'" : "",
               routers);
