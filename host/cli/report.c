@@ -55,7 +55,7 @@ static void load_input(rpt_run *run, rpt_input *in, const char *file)
         if (!cJSON_IsObject(in->json)) {
             cJSON_Delete(in->json);
             in->json = NULL;
-            snprintf(in->problem, sizeof in->problem, "%.200s is not a valid JSON object (damaged? run its command again)", path);
+            snprintf(in->problem, sizeof in->problem, "%.180s is not a valid JSON object (damaged? run its command again)", path);
         }
     }
     if (!in->json)
