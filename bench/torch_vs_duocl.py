@@ -23,6 +23,7 @@ environment is its own:
   debian     PyTorch as Debian ships it (python3-torch with its recommended
              libopenblas0; OPENBLAS_CORETYPE and OMP_WAIT_POLICY removed)
   skylakex   OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE
+  passive    OMP_WAIT_POLICY=PASSIVE alone (OpenBLAS picks its kernels itself)
   haswell    OPENBLAS_CORETYPE=Haswell OMP_WAIT_POLICY=PASSIVE
   reference  Debian's reference BLAS (libblas3) instead of OpenBLAS
 Each worker reports which BLAS it loaded and, for OpenBLAS, the kernels it
@@ -50,6 +51,7 @@ ROOT = os.path.dirname(HERE)
 VARIANTS = {
     "debian": ({}, ("OPENBLAS_CORETYPE", "OMP_WAIT_POLICY"), None),
     "skylakex": ({"OPENBLAS_CORETYPE": "SkylakeX", "OMP_WAIT_POLICY": "PASSIVE"}, (), None),
+    "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, ("OPENBLAS_CORETYPE",), None),
     "haswell": ({"OPENBLAS_CORETYPE": "Haswell", "OMP_WAIT_POLICY": "PASSIVE"}, (), None),
     "reference": ({}, ("OPENBLAS_CORETYPE", "OMP_WAIT_POLICY"),
                   "/usr/lib/x86_64-linux-gnu/blas:/usr/lib/x86_64-linux-gnu/lapack"),

@@ -114,8 +114,11 @@ typedef struct duo_bench_report {
     duo_bench_case *cases;
     int count, capacity;
     /* Derived numbers, NaN when the cases were not run. */
-    double ffn_forward_outside_gemm, ffn_backward_outside_gemm; /* fraction of the block's time */
-    double ffn_forward_compaction, ffn_backward_compaction;     /* fraction in index/gather/scatter */
+    /* Routed FFN block at 50% routing: the time of its non-GEMM work
+     * (compaction and SwiGLU) and of its compaction alone (index build,
+     * gathers, scatters), each timed on its own, over the whole block's. */
+    double ffn_forward_outside_gemm, ffn_backward_outside_gemm;
+    double ffn_forward_compaction, ffn_backward_compaction;
 } duo_bench_report;
 
 void duo_bench_report_init(duo_bench_report *r);
@@ -149,8 +152,8 @@ duo_status duo_bench_gemm_suite(duo_runtime *rt, const duo_bench_suite_options *
                                 duo_bench_report *r);
 
 /* Every op family at the bench shapes, forward and backward, and the routed
- * FFN block at 50% routing whole and as its GEMMs alone (so the time outside
- * GEMMs is known). Fills the report's ffn_* fractions. */
+ * FFN block at 50% routing whole, as its GEMMs alone, as its non-GEMM work
+ * alone and as its compaction alone. Fills the report's ffn_* fractions. */
 duo_status duo_bench_op_suite(duo_runtime *rt, const duo_bench_suite_options *o,
                               duo_bench_report *r);
 

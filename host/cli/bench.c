@@ -208,10 +208,13 @@ static duo_status startup_suite(const char *device, int warm_repeat, int cold_re
             char dir[] = "/tmp/duocl-cold-cache-XXXXXX";
             if (cold && !mkdtemp(dir))
                 return duo_fail(DUO_ERR_IO, "cannot make a temporary PoCL cache folder in /tmp");
-            fprintf(stderr, "startup: %s run %d/%d...\n", c.name, i + 1, n);
+            if (isatty(STDERR_FILENO))
+                fprintf(stderr, "\rstartup: %s run %d/%d   ", c.name, i + 1, n);
             duo_status st = run_probe(device, cold ? dir : NULL, &p);
             if (cold)
                 nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+            if (isatty(STDERR_FILENO))
+                fprintf(stderr, "\r%*s\r", 40, "");
             DUO_TRY(st);
             c.samples[i] = p.wall;
             parts[0][i] = p.runtime;

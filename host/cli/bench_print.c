@@ -71,8 +71,8 @@ static void print_ops(FILE *out, const duo_bench_report *r, int first, const cha
             fputc('\n', out);
         }
     if (ffn && !isnan(r->ffn_forward_outside_gemm))
-        fprintf(out, "  outside GEMMs: forward %.0f%% of the block (compaction %.0f%%), "
-                     "backward %.0f%% (compaction %.0f%%)\n",
+        fprintf(out, "  outside GEMMs (compaction + SwiGLU, timed alone): forward %.1f%% of the "
+                     "block (compaction %.1f%%), backward %.1f%% (compaction %.1f%%)\n",
                 100 * r->ffn_forward_outside_gemm, 100 * r->ffn_forward_compaction,
                 100 * r->ffn_backward_outside_gemm, 100 * r->ffn_backward_compaction);
 }
