@@ -43,25 +43,60 @@ static int route_index(const char *routes)
                         : strcmp(routes, "small") == 0 ? 2 : -1;
 }
 
+/* Bits per byte of a domain under all-big, random and all-small at a step. */
+static void validation_at(const rpt_run *run, long step, const char *domain, double bpb[3])
+{
+    bpb[0] = bpb[1] = bpb[2] = NAN;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, run->log) {
+        int m = route_index(rj_str(r, "routes"));
+        if (strcmp(type_of(r), "eval") == 0 && (long)rj_num(r, "step") == step && m >= 0 &&
+            rj_str(r, "domain") && strcmp(rj_str(r, "domain"), domain) == 0)
+            bpb[m] = rj_num(r, "bits_per_byte");
+    }
+}
+
 static void validation_table(rpt_buf *h, const rpt_run *run, long last)
 {
     rb_printf(h, "<table><tr><th>domain (step %ld)</th><th>all-big</th><th>random routes</th>"
                  "<th>all-small</th><th>small &minus; big</th></tr>\n", last);
     for (int d = 0; d < run->config.train.n_domains; d++) {
         const char *name = run->config.train.domains[d].name;
-        double bpb[3] = {NAN, NAN, NAN};
-        const cJSON *r;
-        cJSON_ArrayForEach(r, run->log) {
-            int m = route_index(rj_str(r, "routes"));
-            if (strcmp(type_of(r), "eval") == 0 && (long)rj_num(r, "step") == last && m >= 0 &&
-                rj_str(r, "domain") && strcmp(rj_str(r, "domain"), name) == 0)
-                bpb[m] = rj_num(r, "bits_per_byte");
-        }
+        double bpb[3];
+        validation_at(run, last, name, bpb);
         rb_printf(h, "<tr><td>%s</td><td class=\"num\">%.4f</td><td class=\"num\">%.4f</td>"
                      "<td class=\"num\">%.4f</td><td class=\"num\">%+.4f</td></tr>\n",
                   name, bpb[0], bpb[1], bpb[2], bpb[2] - bpb[0]);
     }
     rb_puts(h, "</table>\n");
+}
+
+/* With one validation only (train.eval_every 0) a curve has one point: bars
+ * per domain of what random routes and all-small cost over all-big say more. */
+static void validation_bars(rpt_run *run, rpt_plotter *p, rpt_buf *h, long step)
+{
+    rpt_buf s = {0};
+    rb_puts(&s, "$final << EOD\n");
+    for (int d = 0; d < run->config.train.n_domains; d++) {
+        double bpb[3];
+        validation_at(run, step, run->config.train.domains[d].name, bpb);
+        rb_printf(&s, "%s", run->config.train.domains[d].name);
+        datum(&s, bpb[1] - bpb[0]);
+        datum(&s, bpb[2] - bpb[0]);
+        rb_puts(&s, "\n");
+    }
+    rb_puts(&s, "EOD\nset style data histograms\nset style histogram clustered gap 1\n"
+                "set style fill solid 0.85 border lc rgb '#555555'\nset boxwidth 0.9\nset yrange [0:*]\n"
+                "set xtics scale 0\n");
+    rb_printf(&s, "set xrange [-0.6:%g]\n", run->config.train.n_domains - 0.4);
+    rb_puts(&s, "set ylabel 'bits / byte above all-big'\nset key top right\n"
+                "plot $final using 2:xtic(1) lc rgb '#7570b3' title 'random routes', "
+                "'' using 3 lc rgb '#999999' title 'all-small'\n");
+    char caption[256];
+    snprintf(caption, sizeof caption, "Validation at step %ld (the only one: train.eval_every is 0): how many bits "
+             "per byte random routes and all-small lose against all-big, per domain (values in the table).", step);
+    rpt_chart(p, run, h, "chart-val-bpb", 600, 380, s.data, caption);
+    rb_free(&s);
 }
 
 void rpt_section_training(rpt_run *run, rpt_plotter *p, rpt_buf *h)
@@ -128,6 +163,8 @@ void rpt_section_training(rpt_run *run, rpt_plotter *p, rpt_buf *h)
     if (n_val == 0) {
         rb_puts(h, "<div class=\"missing\">No validation records in log.jsonl yet (training validates every "
                    "train.eval_every steps and at the end).</div>");
+    } else if (n_val == 1) {
+        validation_bars(run, p, h, val[0].step);
     } else {
         rb_puts(&s, "$val << EOD\n");
         for (int v = 0; v < n_val; v++) {
