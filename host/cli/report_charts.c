@@ -416,10 +416,8 @@ void rpt_section_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h)
     rb_puts(h, "</section>\n");
 }
 
-/* ---- where BIG goes --------------------------------------------------- */
-
-/* The domains of an eval.json entry (its objects), as an object to pool. */
-static const cJSON *entry_domains(const cJSON *entry) { return entry; }
+/* ---- where BIG goes (an eval.json entry holds its domains' objects, so it
+ * pools like oracle.json's "domains") ---------------------------------------- */
 
 /* values[l * nx + x]: fraction of tokens with BIG at layer l, column x. */
 static void heat_map(rpt_plotter *p, rpt_run *run, rpt_buf *h, const char *id, const char *title,
@@ -485,7 +483,7 @@ static void router_layer_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h, int L)
     int nx = 0;
     for (int r = 0; r < run->n_router_evals; r++) {
         const rpt_router_eval *re = &run->router_eval[r];
-        if (!rpt_pooled_big(entry_domains(re->entry), -1, -1, L, column))
+        if (!rpt_pooled_big(re->entry, -1, -1, L, column))
             continue;
         snprintf(xtics[nx], sizeof xtics[nx], "%s%d%s", re->k >= 0 ? "k=" : "#", re->k >= 0 ? re->k : r,
                  re->exact ? " exact" : "");
@@ -518,7 +516,7 @@ static void position_map(rpt_run *run, rpt_plotter *p, rpt_buf *h, int L, int k,
     int ctx = run->config.model.ctx;
     char xtics[RPT_BUCKETS][24];
     double values[RPT_MAX_LAYERS * RPT_BUCKETS], column[RPT_MAX_LAYERS];
-    const cJSON *domains = re ? entry_domains(re->entry) : rj_get(run->oracle.json, "domains");
+    const cJSON *domains = re ? re->entry : rj_get(run->oracle.json, "domains");
     for (int q = 0; q < RPT_BUCKETS; q++) {
         if (!rpt_pooled_big(domains, re ? -1 : k, q, L, column))
             return;
