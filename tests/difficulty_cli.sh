@@ -70,6 +70,7 @@ for name, v in d["domains"].items():
 check "statistics_match_python" python3 "$src/tests/difficulty_check.py" "$run" 1
 check "budget_2" expect 0 "oracle(2)" difficulty "$run" --budget 2 --top 0 --passage 10
 check "skip_first_positions" expect 0 "(window positions 8 to 31)" difficulty "$run" --budget 2 --skip-first 8
+check "out_elsewhere" expect 0 "wrote $work/k2.json" difficulty "$run" --budget 2 --out "$work/k2.json"
 check "skip_first_statistics_match_python" python3 "$src/tests/difficulty_check.py" "$run" 2
 check "skip_first_whole_window" expect 1 "allowed 0 to 31" difficulty "$run" --budget 2 --skip-first 32
 check "budget_not_searched_says_how" expect 1 "--budgets 1,2,3" difficulty "$run" --budget 3

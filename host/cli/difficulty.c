@@ -31,9 +31,10 @@ static const char HELP[] =
     "context) out of the statistics and the top lists.\n"
     "Text is escaped so a terminal and JSON show it safely: \\n \\t \\r \\\\ and \\xNN\n"
     "for other control bytes and invalid UTF-8. Losses are in nats per token.\n"
-    "Writes RUN/difficulty.json (temporary file + rename) and prints a summary.";
+    "Writes RUN/difficulty.json (or --out; temporary file + rename) and prints a\n"
+    "summary.";
 
-enum { BUDGET, TOP, CONTEXT, PASSAGE, SKIP_FIRST, N_OPTIONS };
+enum { BUDGET, TOP, CONTEXT, PASSAGE, SKIP_FIRST, OUT, N_OPTIONS };
 
 static bool parse_count(const char *text, long lo, long hi, long *out)
 {
@@ -219,8 +220,8 @@ static duo_status unsearched(const char *run_dir, const duo_token_file *f, int k
                     have, *have ? "," : "", k);
 }
 
-static duo_status difficulty(const char *run_dir, int k, int skip_first, size_t top_n, size_t context_bytes,
-                             size_t passage, cJSON *root)
+static duo_status difficulty(const char *run_dir, const char *out, int k, int skip_first, size_t top_n,
+                             size_t context_bytes, size_t passage, cJSON *root)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/oracle_tokens.bin", run_dir);
@@ -274,7 +275,10 @@ static duo_status difficulty(const char *run_dir, int k, int skip_first, size_t 
         free(benefit);
     }
     if (st == DUO_OK) {
-        snprintf(path, sizeof path, "%s/difficulty.json", run_dir);
+        if (out)
+            snprintf(path, sizeof path, "%s", out);
+        else
+            snprintf(path, sizeof path, "%s/difficulty.json", run_dir);
         st = write_json(path, root);
         fflush(stdout); /* the summary before the line on stderr */
         if (st == DUO_OK)
@@ -297,6 +301,7 @@ static int run_difficulty(int argc, char **argv)
         {"passage", "N", "tokens of each domain's passage in the JSON (default 400)", NULL},
         {"skip-first", "P", "leave the first P positions of every window out of the statistics and top\n"
                             "                         lists (they have little context; default 0)", NULL},
+        {"out", "PATH", "where to write the JSON (default RUN/difficulty.json)", NULL},
     };
     const char *run_dir;
     int code = cli_parse(&cli_difficulty_command, argc, argv, o, N_OPTIONS, &run_dir, 1, 1, HELP);
@@ -318,14 +323,14 @@ static int run_difficulty(int argc, char **argv)
         return CLI_USER_ERROR;
     }
     cJSON *root = cJSON_CreateObject();
-    duo_status st = difficulty(run_dir, (int)k, (int)skip_first, (size_t)top, (size_t)context, (size_t)passage, root);
+    duo_status st = difficulty(run_dir, o[OUT].value, (int)k, (int)skip_first, (size_t)top, (size_t)context, (size_t)passage, root);
     cJSON_Delete(root);
     return cli_report(st);
 }
 
 const cli_command cli_difficulty_command = {
     .name = "difficulty",
-    .usage = "duocl difficulty RUN --budget K [--top N] [--skip-first P] [--context BYTES] [--passage N]",
+    .usage = "duocl difficulty RUN --budget K [--top N] [--skip-first P] [--out PATH]",
     .summary = "per-token difficulty: loss vs the benefit of compute (needs 'duocl oracle')",
     .run = run_difficulty,
 };
