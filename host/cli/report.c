@@ -234,6 +234,7 @@ static const char CSS[] =
     "figcaption{font-size:13px;color:#444;margin:6px 4px 2px}"
     ".chart-note{background:#fff8e1;border:1px dashed #d9a400;padding:22px 14px;color:#5c4400;font-size:14px}"
     ".missing{background:#fff4e5;border-left:4px solid #f0a000;padding:10px 14px;margin:10px 0;color:#4d3300}"
+    ".grid>.missing,.grid3>.missing{align-self:start}"
     ".warn{background:#fdecea;border-left:4px solid #d93025;padding:8px 14px;margin:8px 0;color:#5f1410}"
     ".info{background:#eef6fc;border-left:4px solid #1f78b4;padding:8px 14px;margin:8px 0;color:#0d3552}"
     ".status{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12.5px;font-weight:600;white-space:nowrap}"
