@@ -207,17 +207,19 @@ void bench_print_profile(FILE *out, const duo_trace *trace)
 
 enum { MAX_RUNS = 8 };
 
-/* The value compare shows: the rate when the case has work, else milliseconds. */
-static double shown(const duo_bench_case *c)
+/* The value compare shows: the rate when the case has work, else the time,
+ * in seconds when the first run's took a second or more, else in ms. */
+static double shown(const duo_bench_case *c, bool seconds)
 {
-    return c->work > 0 ? duo_bench_rate(c) : ms(c->seconds.median);
+    return c->work > 0 ? duo_bench_rate(c) : seconds ? c->seconds.median : ms(c->seconds.median);
 }
 
 static void compare_row(const duo_bench_report *runs, int n, const duo_bench_case *c0)
 {
     char label[96];
     snprintf(label, sizeof label, "%s %s", c0->section, c0->name);
-    printf("%-40s %-11s", label, c0->work > 0 ? c0->unit : "ms");
+    bool seconds = c0->seconds.median >= 1.0;
+    printf("%-40s %-11s", label, c0->work > 0 ? c0->unit : seconds ? "s" : "ms");
     for (int f = 0; f < n; f++) {
         const duo_bench_case *c = duo_bench_report_find(&runs[f], c0->section, c0->name);
         const duo_bench_case *first = duo_bench_report_find(&runs[0], c0->section, c0->name);
@@ -227,9 +229,9 @@ static void compare_row(const duo_bench_report *runs, int n, const duo_bench_cas
         }
         char cell[48];
         if (f == 0 || !first)
-            snprintf(cell, sizeof cell, "%.4g", shown(c));
+            snprintf(cell, sizeof cell, "%.4g", shown(c, seconds));
         else /* speed relative to the first run: its time over this one's */
-            snprintf(cell, sizeof cell, "%.4g (%.2fx)", shown(c),
+            snprintf(cell, sizeof cell, "%.4g (%.2fx)", shown(c, seconds),
                      first->seconds.median / c->seconds.median);
         printf(" %22s", cell);
     }
@@ -263,10 +265,14 @@ int bench_compare(int argc, char **argv)
             break;
     }
     if (st == DUO_OK) {
-        for (int f = 0; f < n; f++)
-            printf("[%d] %s: %s, %s%s%s, %s, %d runs\n", f + 1, files[f], runs[f].label,
-                   runs[f].device, runs[f].environment[0] ? ", " : "", runs[f].environment,
-                   runs[f].date, runs[f].repeat);
+        for (int f = 0; f < n; f++) {
+            const duo_bench_report *r = &runs[f];
+            bool named = strstr(r->label, r->device) != NULL; /* the default label */
+            printf("[%d] %s  (%s; %s%s%s%s%s, %d runs)\n", f + 1, r->label, files[f],
+                   named ? "" : r->device, named ? "" : "; ",
+                   r->environment[0] && !named ? r->environment : "",
+                   r->environment[0] && !named ? "; " : "", r->date, r->repeat);
+        }
         printf("\n%-40s %-11s", "case", "unit");
         for (int f = 0; f < n; f++) {
             char head[16];
