@@ -10,6 +10,7 @@
 
 #include "../platforms/environment.h"
 #include "embedded_kernels.h"
+#include "fileio.h"
 #include "runtime_internal.h"
 
 /* Reads kernels/`file` into a malloc'd NUL-terminated string. */
@@ -117,7 +118,7 @@ static void store_cached_binary(duo_runtime *rt, cl_program program, const char 
         char *slash = strrchr(dir, '/');
         if (slash) {
             *slash = '\0';
-            duo_make_dirs(dir);
+            duo_make_directories(dir);
         }
         char tmp[1200];
         snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());

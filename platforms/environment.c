@@ -3,24 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "../host/fileio.h"
 #include "environment.h"
-
-void duo_make_dirs(const char *path)
-{
-    char partial[1024];
-    size_t n = strlen(path);
-    if (n >= sizeof partial)
-        return;
-    for (size_t i = 1; i <= n; i++) {
-        if (path[i] == '/' || path[i] == '\0') {
-            memcpy(partial, path, i);
-            partial[i] = '\0';
-            mkdir(partial, 0755);
-        }
-    }
-}
 
 void duo_cache_dir(char *out, size_t cap)
 {
@@ -34,7 +19,7 @@ void duo_cache_dir(char *out, size_t cap)
         out[0] = '\0';
         return;
     }
-    duo_make_dirs(out);
+    duo_make_directories(out); /* a failure shows when a file there is opened */
 }
 
 void duo_platform_prepare_environment(void)
@@ -50,6 +35,6 @@ void duo_platform_prepare_environment(void)
     if (!dir[0])
         return;
     strcat(dir, "/pocl");
-    duo_make_dirs(dir);
+    duo_make_directories(dir);
     setenv("POCL_CACHE_DIR", dir, 0);
 }

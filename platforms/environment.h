@@ -10,8 +10,4 @@ void duo_platform_prepare_environment(void);
  * (created). Writes "" when there is no home. */
 void duo_cache_dir(char *out, size_t cap);
 
-/* mkdir -p: creates every missing folder of path; errors are ignored
- * (the caller finds out when it opens a file there). */
-void duo_make_dirs(const char *path);
-
 #endif

@@ -1,7 +1,6 @@
 /* duocl prepare: encode each domain's train and validation text into token
  * shards, with a copy of the tokenizer beside them. */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,25 +11,7 @@
 #include "duocl/data.h"
 #include "duocl/tokenizer.h"
 #include "error.h"
-
-/* mkdir -p */
-static duo_status make_dirs(const char *path)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "output folder '%s' is too long", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return duo_fail(DUO_ERR_IO, "cannot create folder '%s': %s", buf, strerror(errno));
-            *p = c;
-            if (!c)
-                return DUO_OK;
-        }
-    }
-}
+#include "fileio.h"
 
 /* "data/shards/<stem of the tokenizer file>" or "data/shards/byte". */
 static void default_out(const char *tokenizer, char *buf, size_t size)
@@ -132,7 +113,7 @@ static int run_prepare(int argc, char **argv)
     duo_status st = corpus_tokenizer_open(options[0].value, &tok);
     if (st != DUO_OK)
         return cli_report(st);
-    st = make_dirs(out);
+    st = duo_make_directories(out);
     char copy[4200];
     if (st == DUO_OK) {
         snprintf(copy, sizeof copy, "%s/tokenizer.json", out);
