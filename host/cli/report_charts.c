@@ -476,7 +476,8 @@ static void oracle_layer_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h, int L)
              "pooled). The paper: late layers at a low budget, spread at L/2, early layers at a high budget.");
 }
 
-static void router_layer_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h, int L)
+/* false (nothing drawn) when no router evaluation has big_per_layer. */
+static bool router_layer_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h, int L)
 {
     char xtics[RPT_MAX_ROUTERS][24];
     double values[RPT_MAX_LAYERS * RPT_MAX_ROUTERS], column[RPT_MAX_LAYERS];
@@ -491,14 +492,8 @@ static void router_layer_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h, int L)
             values[l * RPT_MAX_ROUTERS + nx] = column[l];
         nx++;
     }
-    if (nx == 0) {
-        char command[1200];
-        snprintf(command, sizeof command, "duocl eval %s --routes router:%s/router/kK-SB/router.ckpt", run->dir,
-                 run->dir);
-        rpt_missing(h, "no router evaluation in eval.json with big_per_layer, so there is no router heat map.",
-                    command);
-        return;
-    }
+    if (nx == 0)
+        return false;
     double packed[RPT_MAX_LAYERS * RPT_MAX_ROUTERS];
     for (int l = 0; l < L; l++)
         for (int x = 0; x < nx; x++)
@@ -507,6 +502,7 @@ static void router_layer_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h, int L)
              xtics, L, packed,
              "Learned routers (argmax, and exact: BIG in the k layers of highest P_big): fraction of tokens "
              "on BIG per layer. The paper's routers favour later layers at every budget.");
+    return true;
 }
 
 /* Layer x position bucket for one source: the oracle at budget k
@@ -555,8 +551,19 @@ void rpt_section_placement(rpt_run *run, rpt_plotter *p, rpt_buf *h)
     rb_puts(h, "<div class=\"grid3\">");
     if (run->oracle.json)
         oracle_layer_budget(run, p, h, L);
-    router_layer_budget(run, p, h, L);
-    rb_puts(h, "</div>\n<h3>By position in the window</h3>\n<div class=\"grid3\">");
+    bool routers = router_layer_budget(run, p, h, L);
+    rb_puts(h, "</div>\n");
+    if (!routers) {
+        snprintf(command, sizeof command, "duocl eval %s --routes router:%s/router/kK-SB/router.ckpt", run->dir,
+                 run->dir);
+        rpt_missing(h, "no router evaluation in eval.json with big_per_layer, so the routers' heat maps are not "
+                    "drawn.", command);
+    }
+    if (!run->oracle.json && !routers) {
+        rb_puts(h, "</section>\n");
+        return;
+    }
+    rb_puts(h, "<h3>By position in the window</h3>\n<div class=\"grid3\">");
     /* Budget by budget: the oracle (at a low, the middle and a high budget,
      * and at each router's) beside the routers trained for it. */
     bool wanted[RPT_MAX_LAYERS + 1] = {false};
