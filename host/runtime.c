@@ -6,6 +6,7 @@
 #include <clblast_c.h>
 
 #include "runtime_internal.h"
+#include "tuning.h"
 
 static size_t clamp_work_group(size_t wanted, size_t device_max)
 {
@@ -81,6 +82,10 @@ duo_status duo_runtime_create(const duo_runtime_options *options, duo_runtime **
         snprintf(rt->kernel_dir, sizeof rt->kernel_dir, "%s", dir);
 
     st = create_context(rt);
+    /* Stored CLBlast parameters (duocl tune); a bad file is an error naming it. */
+    bool tuned;
+    if (st == DUO_OK)
+        st = duo_tuning_apply_stored(rt, &tuned);
     if (st != DUO_OK) {
         duo_runtime_destroy(rt);
         return st;

@@ -16,5 +16,6 @@ extern const cli_command cli_tokenizer_command;
 extern const cli_command cli_prepare_command;
 extern const cli_command cli_train_command;
 extern const cli_command cli_bench_command;
+extern const cli_command cli_tune_command;
 
 #endif

@@ -17,6 +17,7 @@ static const cli_command *const commands[] = {
     &cli_prepare_command,
     &cli_train_command,
     &cli_bench_command,
+    &cli_tune_command,
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 
