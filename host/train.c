@@ -204,8 +204,9 @@ typedef struct run {
     duo_route_thresholds thresholds;
     duo_eval_routing routing[DUO_TRAIN_EVAL_MODES];
     long start_step, saved_step; /* saved_step: -1 if no checkpoint of this run exists */
-    double elapsed_offset, t0, train_seconds;
-    long trained_steps;          /* by this process */
+    double elapsed_offset, t0;
+    double first_seconds, train_seconds; /* this process's first step; the others */
+    long trained_steps;                  /* by this process, after the first */
     duo_train_eval eval;
 } run;
 
@@ -215,10 +216,13 @@ static void emit(run *r, duo_train_event *e)
     e->resumed = r->options->resume;
     e->n_params = r->model ? r->model->n_params : 0;
     e->elapsed_s = r->elapsed_offset + (now_s() - r->t0);
-    e->train_tokens_per_s = r->train_seconds > 0
-                                ? (double)r->trained_steps * r->config->train.batch *
-                                      r->config->model.ctx / r->train_seconds
-                                : 0.0;
+    /* The first step of a process compiles the kernels: leave it out when
+     * there are others. */
+    double tokens = (double)r->config->train.batch * r->config->model.ctx;
+    if (r->train_seconds > 0)
+        e->train_tokens_per_s = (double)r->trained_steps * tokens / r->train_seconds;
+    else
+        e->train_tokens_per_s = r->first_seconds > 0 ? tokens / r->first_seconds : 0.0;
     if (r->options->callback)
         r->options->callback(e, r->options->user);
 }
@@ -421,8 +425,12 @@ static duo_status train_loop(run *r)
             break;
         }
         double dt = now_s() - t_start;
-        r->train_seconds += dt;
-        r->trained_steps++;
+        if (s == r->start_step) {
+            r->first_seconds = dt;
+        } else {
+            r->train_seconds += dt;
+            r->trained_steps++;
+        }
         double tps = dt > 0 ? (double)N / dt : 0.0;
         double elapsed = r->elapsed_offset + (now_s() - r->t0);
         fprintf(r->log, "{\"type\":\"train\",\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,"

@@ -71,7 +71,8 @@ typedef struct duo_train_event {
     size_t n_params;           /* trainable floats */
     duo_step_result result;    /* STEP */
     double tokens_per_s;       /* STEP: this step's B*T / its wall time */
-    double train_tokens_per_s; /* mean over this process's steps (steps only, not validation) */
+    double train_tokens_per_s; /* mean over this process's steps after its first (which
+                                  compiles the kernels); steps only, not validation */
     double elapsed_s;          /* wall time of the run, across resumes */
     const duo_train_eval *eval; /* EVAL, DONE */
     const char *path;          /* CHECKPOINT */

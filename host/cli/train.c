@@ -30,7 +30,7 @@ typedef struct progress {
     long print_every; /* plain lines: every this many steps */
     long first_step;  /* steps done when this process started */
     int batch_tokens;
-    double last_draw;
+    double step_s;    /* recent seconds per step: the bar's rate and ETA */
 } progress;
 
 static void format_duration(double s, char *buf, size_t size)
@@ -73,9 +73,17 @@ static void on_event(const duo_train_event *e, void *user)
                 p->batch_tokens);
         break;
     case DUO_TRAIN_EVENT_STEP: {
+        /* A running mean from the second step (the first compiles the
+         * kernels), then an exponential average of the recent steps. */
+        double dt = e->tokens_per_s > 0 ? p->batch_tokens / e->tokens_per_s : 0;
+        long k = e->step - p->first_step;
+        if (k <= 2)
+            p->step_s = dt;
+        else
+            p->step_s += (k < 12 ? 1.0 / (double)(k - 1) : 0.1) * (dt - p->step_s);
+        double rate = p->step_s > 0 ? p->batch_tokens / p->step_s : 0;
         char eta[32], elapsed[32];
-        double per_step = e->train_tokens_per_s > 0 ? p->batch_tokens / e->train_tokens_per_s : 0;
-        format_duration(per_step * (double)(e->steps - e->step), eta, sizeof eta);
+        format_duration(p->step_s * (double)(e->steps - e->step), eta, sizeof eta);
         format_duration(e->elapsed_s, elapsed, sizeof elapsed);
         if (p->tty) {
             int width = 24, filled = (int)(width * e->step / (e->steps ? e->steps : 1));
@@ -84,7 +92,7 @@ static void on_event(const duo_train_event *e, void *user)
                 bar[i] = i < filled ? '#' : '.';
             bar[width] = '\0';
             fprintf(stderr, "\r\033[K[%s] step %ld/%ld  loss %.4f  %.0f tok/s  ETA %s", bar,
-                    e->step, e->steps, (double)e->result.loss, e->train_tokens_per_s, eta);
+                    e->step, e->steps, (double)e->result.loss, rate, eta);
         } else if (e->step == p->first_step + 1 || e->step % p->print_every == 0 ||
                    e->step == e->steps) {
             fprintf(stderr, "step %ld/%ld  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s  "
