@@ -20,11 +20,13 @@ static const char HELP[] =
     "Runs, in order, each stage only if it is not already done for this config:\n"
     "  data        corpora (scripts/fetch_corpora.py), tokenizer, token shards\n"
     "  train       duocl train (resumes an interrupted run)\n"
-    "  eval        duocl eval: all-big, all-small, random (the training p_big)\n"
+    "  eval        duocl eval: all-big, all-small, random (the training p_big), on\n"
+    "              the oracle's tokens\n"
     "  oracle      duocl oracle, every budget\n"
     "  router-kK   duocl router train at K = L/3, L/2, 2L/3, then duocl eval with it\n"
     "              (argmax and exact budget)\n"
-    "  difficulty  duocl difficulty at budgets 1 and L/2\n"
+    "  difficulty  duocl difficulty at budget 1 (difficulty-k1.json) and L/2\n"
+    "              (difficulty.json, shown in the report)\n"
     "  report      duocl report: RUN/report.html\n"
     "Markers of finished stages are in RUN/study/. Ctrl-C stops after saving what\n"
     "the running stage can save; run the same command again to continue.";
@@ -215,10 +217,12 @@ static int train_stage(study *s, const void *arg)
     return run_command(&cli_train_command, argc, argv);
 }
 
+/* Evaluations score the oracle's tokens, so the report compares them directly. */
 static int eval_one(study *s, const char *routes)
 {
-    char *argv[10] = {"eval", s->run_dir, "--routes", (char *)routes};
-    int argc = with_device(s, argv, 4);
+    char *argv[12] = {"eval", s->run_dir, "--routes", (char *)routes, "--tokens",
+                      (char *)s->oracle_tokens};
+    int argc = with_device(s, argv, 6);
     return run_command(&cli_eval_command, argc, argv);
 }
 
@@ -267,12 +271,16 @@ static int difficulty_stage(study *s, const void *arg)
 {
     (void)arg;
     int L = s->config.model.n_layers;
+    /* Budget 1 goes to difficulty-k1.json; L/2, which the report shows, to
+     * difficulty.json. */
     int budgets[2] = {1, L / 2};
     for (int i = 0; i < (budgets[1] != budgets[0] ? 2 : 1); i++) {
-        char budget[16];
+        char budget[16], out[1200];
         snprintf(budget, sizeof budget, "%d", budgets[i]);
-        char *argv[] = {"difficulty", s->run_dir, "--budget", budget, NULL};
-        int code = run_command(&cli_difficulty_command, 4, argv);
+        snprintf(out, sizeof out, "%s/difficulty%s.json", s->run_dir,
+                 i == 0 && budgets[1] != budgets[0] ? "-k1" : "");
+        char *argv[] = {"difficulty", s->run_dir, "--budget", budget, "--out", out, NULL};
+        int code = run_command(&cli_difficulty_command, 6, argv);
         if (code != CLI_OK)
             return code;
     }
@@ -336,7 +344,7 @@ static int run_study(int argc, char **argv)
     if (code == CLI_OK)
         code = stage(&s, "train", "", data, train_stage, NULL, &train);
     if (code == CLI_OK)
-        code = stage(&s, "eval", "", train, eval_stage, NULL, &eval);
+        code = stage(&s, "eval", s.oracle_tokens, train, eval_stage, NULL, &eval);
     if (code == CLI_OK)
         code = stage(&s, "oracle", s.oracle_tokens, train, oracle_stage, NULL, &oracle);
     all = eval ^ oracle;
