@@ -10,33 +10,7 @@ duocl=$(realpath "$1")
 work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@" >"$work/out" 2>&1; then
-        passed=$((passed + 1))
-        echo "  ok    $name"
-    else
-        failed=$((failed + 1))
-        echo "  FAIL  $name"
-        sed 's/^/        /' "$work/out" | tail -20
-    fi
-}
-
-# Runs duocl with the given arguments; succeeds if the exit code is $1 and the
-# combined output contains the pattern $2.
-expect() {
-    code=$1 pattern=$2
-    shift 2
-    "$duocl" "$@" >"$work/run" 2>&1
-    rc=$?
-    cat "$work/run"
-    [ "$rc" -eq "$code" ] || { echo "exit code $rc, expected $code"; return 1; }
-    grep -q -- "$pattern" "$work/run" || { echo "output lacks '$pattern'"; return 1; }
-}
+. "$(dirname "$0")/lib.sh"
 
 train_records() {
     n=$(grep -c '"type":"train"' "$1/log.jsonl" 2>/dev/null)
@@ -156,5 +130,4 @@ check "uninterrupted_run" "$duocl" train "$work/tiny.json" --run-dir "$work/full
 check "sigkill_then_resume_gives_the_same_losses" killed_mid_run_and_resumed
 check "sigint_checkpoints_exits_1_and_resumes" interrupted_and_resumed
 
-echo "cli_train: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish cli_train

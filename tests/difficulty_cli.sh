@@ -3,54 +3,23 @@
 # seconds): the JSON it writes, its statistics recomputed in Python straight
 # from oracle_tokens.bin, and the errors for a budget the oracle did not
 # search, a missing --budget, a run without an oracle, a truncated token file.
-# Skipped (77) when the byte shards in data/shards/byte are not prepared or
-# duocl lacks 'train' or 'oracle'.
+# It makes its own small text and shards; it needs neither the corpora nor
+# the network.
 # usage: difficulty_cli.sh DUOCL_BINARY SOURCE_DIR
 set -u
-duocl=$1
+duocl=$(realpath "$1")
 src=$2
-shards=$src/data/shards/byte
-if [ ! -f "$shards/web.val.tok" ]; then
-    echo "skipped: no byte shards in $shards (duocl prepare makes them)"
-    exit 77
-fi
-for command in train oracle; do
-    if ! "$duocl" "$command" --help >/dev/null 2>&1; then
-        echo "skipped: this duocl has no '$command' command"
-        exit 77
-    fi
-done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
+. "$(dirname "$0")/lib.sh"
 
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@" >"$work/out" 2>&1; then
-        passed=$((passed + 1))
-        echo "  ok    $name"
-    else
-        failed=$((failed + 1))
-        echo "  FAIL  $name"
-        sed 's/^/        /' "$work/out" | head -30
-    fi
-}
-
-# Runs duocl; succeeds if the exit code is $1 and the output contains $2.
-expect() {
-    code=$1 pattern=$2
-    shift 2
-    "$duocl" "$@" >"$work/run" 2>&1
-    rc=$?
-    cat "$work/run"
-    [ "$rc" -eq "$code" ] || { echo "exit code $rc, expected $code"; return 1; }
-    grep -q -- "$pattern" "$work/run" || { echo "output lacks '$pattern'"; return 1; }
-}
+make_corpora "$work/corpora"
+shards=$work/shards
+"$duocl" prepare --corpora "$work/corpora" --out "$shards" --domains web,code >/dev/null 2>&1
 
 run=$work/tiny
-check "train_tiny_run" "$duocl" train "$src/configs/tiny.json" --run-dir "$run" --set "data.shards=$shards"
+check "train_tiny_run" "$duocl" train "$src/configs/tiny.json" --run-dir "$run" --set "data.shards=$shards" \
+    --set 'train.domain_weights={"web": 1, "code": 1}'
 check "oracle_budgets_1_2" "$duocl" oracle "$run" --tokens 256 --budgets 1,2
 check "difficulty_budget_1" expect 0 "rank correlation with benefit" difficulty "$run" --budget 1 --top 3
 check "json_written_no_tmp_left" test -f "$run/difficulty.json" -a ! -e "$run/difficulty.json.tmp"
@@ -87,5 +56,4 @@ cp "$run/config.json" "$work/cut/"
 head -c 5000 "$run/oracle_tokens.bin" >"$work/cut/oracle_tokens.bin"
 check "truncated_token_file" expect 1 "cut/oracle_tokens.bin' is truncated" difficulty "$work/cut" --budget 1
 
-echo "difficulty_cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish difficulty_cli
