@@ -31,7 +31,7 @@ static const char HELP[] =
     "Markers of finished stages are in RUN/study/. Ctrl-C stops after saving what\n"
     "the running stage can save; run the same command again to continue.";
 
-enum { DEVICE, RUN_DIR, ORACLE_TOKENS, ROUTER_STEPS, N_OPTIONS };
+enum { DEVICE, RUN_DIR, ORACLE_TOKENS, ROUTER_STEPS, ROUTER_BATCH, N_OPTIONS };
 
 typedef struct study {
     const char *config_path;
@@ -41,6 +41,7 @@ typedef struct study {
     const char *device;
     const char *oracle_tokens;
     const char *router_steps;
+    const char *router_batch;
     int stage, stages;
     double start;
 } study;
@@ -253,9 +254,9 @@ static int router_stage(study *s, const void *arg)
     int k = *(const int *)arg;
     char budget[16], path[1300], spec[1400];
     snprintf(budget, sizeof budget, "%d", k);
-    char *argv[14] = {"router", "train", s->run_dir, "--budget", budget, "--steps",
-                      (char *)s->router_steps};
-    int argc = with_device(s, argv, 7);
+    char *argv[16] = {"router", "train", s->run_dir, "--budget", budget, "--steps",
+                      (char *)s->router_steps, "--batch", (char *)s->router_batch};
+    int argc = with_device(s, argv, 9);
     int code = run_command(&cli_router_command, argc, argv);
     snprintf(path, sizeof path, "%s/router/k%d-SB/router.ckpt", s->run_dir, k);
     snprintf(spec, sizeof spec, "router:%s", path);
@@ -299,16 +300,18 @@ static int run_study(int argc, char **argv)
     cli_option o[N_OPTIONS] = {
         {"device", "D", "device selector (default: $DUOCL_DEVICE, else the best device)", NULL},
         {"run-dir", "DIR", "run folder (default runs/<config name>)", NULL},
-        {"oracle-tokens", "N", "validation tokens per domain for the oracle (default 8192)", NULL},
-        {"router-steps", "N", "steps of each router's training (default 150)", NULL},
+        {"oracle-tokens", "N", "validation tokens per domain for eval and oracle (default 4096)", NULL},
+        {"router-steps", "N", "steps of each router's training (default 100)", NULL},
+        {"router-batch", "B", "windows per router training step (default 4)", NULL},
     };
     const char *config_path;
     int code = cli_parse(&cli_study_command, argc, argv, o, N_OPTIONS, &config_path, 1, 1, HELP);
     if (code != CLI_OK)
         return code;
     study s = {.config_path = config_path, .device = cli_device_selector(&o[DEVICE]),
-               .oracle_tokens = o[ORACLE_TOKENS].value ? o[ORACLE_TOKENS].value : "8192",
-               .router_steps = o[ROUTER_STEPS].value ? o[ROUTER_STEPS].value : "150",
+               .oracle_tokens = o[ORACLE_TOKENS].value ? o[ORACLE_TOKENS].value : "4096",
+               .router_steps = o[ROUTER_STEPS].value ? o[ROUTER_STEPS].value : "100",
+               .router_batch = o[ROUTER_BATCH].value ? o[ROUTER_BATCH].value : "4",
                .start = cli_now()};
     duo_status st = duo_config_load(config_path, &s.config);
     if (st == DUO_OK)
@@ -351,7 +354,9 @@ static int run_study(int argc, char **argv)
     for (int i = 0; i < n_budgets && code == CLI_OK; i++) {
         char name[32];
         snprintf(name, sizeof name, "router-k%d", budgets[i]);
-        code = stage(&s, name, s.router_steps, train, router_stage, &budgets[i], &router);
+        char what[64];
+        snprintf(what, sizeof what, "%s/%s", s.router_steps, s.router_batch);
+        code = stage(&s, name, what, train, router_stage, &budgets[i], &router);
         all = fnv(all, name) ^ router;
     }
     if (code == CLI_OK)
