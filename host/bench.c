@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
@@ -18,6 +19,16 @@ static double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds of this process (every thread, PoCL's workers included). */
+static double cpu_seconds(void)
+{
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0)
+        return NAN;
+    return (double)u.ru_utime.tv_sec + 1e-6 * (double)u.ru_utime.tv_usec +
+           (double)u.ru_stime.tv_sec + 1e-6 * (double)u.ru_stime.tv_usec;
 }
 
 static int compare_doubles(const void *a, const void *b)
@@ -196,8 +207,9 @@ duo_status duo_trace_write_chrome(const duo_trace *t, const char *path)
 /* ---- runner ---- */
 
 static duo_status run_once(duo_runtime *rt, duo_bench_case *c, duo_trace *trace, double *host,
-                           double *device)
+                           double *device, double *cpu)
 {
+    double cpu0 = cpu_seconds();
     if (trace)
         DUO_TRY(duo_trace_begin(trace, c->name, c->section));
     double t0 = now_seconds();
@@ -209,6 +221,7 @@ static duo_status run_once(duo_runtime *rt, duo_bench_case *c, duo_trace *trace,
     if (st == DUO_OK)
         st = duo_runtime_finish(rt);
     *host = now_seconds() - t0;
+    *cpu = cpu_seconds() - cpu0;
     if (st != DUO_OK)
         return duo_fail_context(st, "benchmark case %s/%s", c->section, c->name);
     if (trace)
@@ -221,19 +234,27 @@ duo_status duo_bench_run(duo_runtime *rt, duo_bench_case *cases, int count,
 {
     int repeat = o->repeat < 1 ? 1 : o->repeat > DUO_BENCH_MAX_REPEAT ? DUO_BENCH_MAX_REPEAT
                                                                       : o->repeat;
-    double host, device = NAN;
-    for (int i = 0; i < count; i++)
+    double host, device = NAN, cpu;
+    for (int i = 0; i < count; i++) {
         for (int w = 0; w < o->warmup; w++)
-            DUO_TRY(run_once(rt, &cases[i], NULL, &host, &device));
+            DUO_TRY(run_once(rt, &cases[i], NULL, &host, &device, &cpu));
+        cases[i].cores = 0;
+    }
+    double *wall = calloc((size_t)count, sizeof *wall);
     double *dev = malloc((size_t)count * (size_t)repeat * sizeof *dev);
-    if (!dev)
+    if (!dev || !wall) {
+        free(dev);
+        free(wall);
         return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for benchmark samples");
+    }
     duo_status st = DUO_OK;
     for (int rep = 0; rep < repeat && st == DUO_OK; rep++)
         for (int i = 0; i < count && st == DUO_OK; i++) {
             device = NAN;
-            st = run_once(rt, &cases[i], o->trace, &cases[i].samples[rep], &device);
+            st = run_once(rt, &cases[i], o->trace, &cases[i].samples[rep], &device, &cpu);
             dev[i * repeat + rep] = device;
+            cases[i].cores += cpu; /* summed here, divided by the wall time below */
+            wall[i] += cases[i].samples[rep];
             if (o->progress)
                 o->progress(o->progress_context, rep * count + i + 1, repeat * count);
         }
@@ -244,8 +265,10 @@ duo_status duo_bench_run(duo_runtime *rt, duo_bench_case *cases, int count,
         duo_bench_stats d;
         duo_bench_stats_of(dev + i * repeat, o->trace ? repeat : 0, &d);
         cases[i].device_median = d.median;
+        cases[i].cores = wall[i] > 0 ? cases[i].cores / wall[i] : NAN;
     }
     free(dev);
+    free(wall);
     return st;
 }
 
@@ -255,6 +278,7 @@ void duo_bench_report_init(duo_bench_report *r)
 {
     memset(r, 0, sizeof *r);
     r->ffn_forward_outside_gemm = r->ffn_backward_outside_gemm = NAN;
+    r->load_start = r->load_end = NAN;
     r->ffn_forward_compaction = r->ffn_backward_compaction = NAN;
 }
 
@@ -317,6 +341,8 @@ duo_status duo_bench_report_to_json(const duo_bench_report *r, char **out)
     cJSON_AddNumberToObject(dev, "compute_units", r->compute_units);
     cJSON_AddStringToObject(root, "environment", r->environment);
     cJSON_AddStringToObject(root, "date", r->date);
+    cJSON_AddNumberToObject(root, "load_start", r->load_start);
+    cJSON_AddNumberToObject(root, "load_end", r->load_end);
     cJSON_AddStringToObject(root, "config", r->config);
     cJSON_AddNumberToObject(root, "repeat", r->repeat);
     cJSON_AddNumberToObject(root, "warmup", r->warmup);
@@ -346,6 +372,7 @@ duo_status duo_bench_report_to_json(const duo_bench_report *r, char **out)
         cJSON_AddNumberToObject(o, "rate", duo_bench_rate(c));
         add_stats(o, "seconds", &c->seconds);
         cJSON_AddNumberToObject(o, "device_median", c->device_median);
+        cJSON_AddNumberToObject(o, "cores", c->cores);
         cJSON *s = cJSON_AddArrayToObject(o, "samples");
         for (int k = 0; k < c->seconds.n; k++)
             cJSON_AddItemToArray(s, cJSON_CreateNumber(c->samples[k]));
@@ -402,6 +429,7 @@ static void read_case(reader *rd, const cJSON *o, duo_bench_case *c)
     string(rd, o, "unit", c->unit, sizeof c->unit);
     c->work = number(rd, o, "work");
     c->device_median = number(rd, o, "device_median");
+    c->cores = number(rd, o, "cores");
     const cJSON *s = object(rd, o, "seconds");
     if (s) {
         c->seconds.n = (int)number(rd, s, "n");
@@ -451,6 +479,8 @@ duo_status duo_bench_report_from_json(const char *text, const char *source, duo_
     }
     string(&rd, root, "environment", out->environment, sizeof out->environment);
     string(&rd, root, "date", out->date, sizeof out->date);
+    out->load_start = number(&rd, root, "load_start");
+    out->load_end = number(&rd, root, "load_end");
     string(&rd, root, "config", out->config, sizeof out->config);
     out->repeat = (int)number(&rd, root, "repeat");
     out->warmup = (int)number(&rd, root, "warmup");

@@ -77,6 +77,8 @@ typedef struct duo_bench_case {
     double samples[DUO_BENCH_MAX_REPEAT]; /* seconds per run, in run order */
     duo_bench_stats seconds;
     double device_median; /* median device-side seconds from the trace; NaN without */
+    double cores;         /* process CPU time / wall time over the timed runs: how many
+                           * of the machine's cores the work actually got (NaN unknown) */
     duo_bench_fn run;     /* not part of the report */
     void *context;
     int arg;
@@ -107,6 +109,8 @@ typedef struct duo_bench_report {
     unsigned compute_units;
     char environment[256];  /* POCL_MAX_PTHREAD_COUNT=... and the like */
     char date[32];
+    double load_start, load_end; /* 1-minute load average before and after (NaN unknown):
+                                  * other jobs on the machine show up here */
     char config[128];       /* the config file used */
     int repeat, warmup;
     duo_model_config model;

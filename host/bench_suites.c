@@ -57,6 +57,7 @@ void duo_bench_case_set(duo_bench_case *c, const char *section, const char *name
     c->context = context;
     c->arg = arg;
     c->device_median = NAN;
+    c->cores = NAN;
 }
 
 duo_status duo_bench_run_and_add(duo_runtime *rt, duo_bench_case *cases, int count,

@@ -1,6 +1,7 @@
 /* duocl bench: GEMM shapes, per-op times, training and routed-evaluation
  * throughput, oracle search rate and start-up times on one device, as tables
  * and as a JSON file; `duocl bench compare` puts JSON files side by side. */
+#define _DEFAULT_SOURCE /* getloadavg */
 #define _XOPEN_SOURCE 700
 #include <math.h>
 #include <spawn.h>
@@ -203,6 +204,7 @@ static duo_status startup_suite(const char *device, int warm_repeat, int cold_re
         snprintf(c.section, sizeof c.section, "startup");
         snprintf(c.name, sizeof c.name, cold ? "cold" : "warm");
         c.device_median = NAN;
+        c.cores = NAN;
         double parts[3][DUO_BENCH_MAX_REPEAT];
         for (int i = 0; i < n; i++) {
             char dir[] = "/tmp/duocl-cold-cache-XXXXXX";
@@ -252,6 +254,13 @@ static void show_progress(void *context, int done, int total)
     fflush(stderr);
 }
 
+/* The 1-minute load average: how busy the machine was with other work. */
+static double load_average(void)
+{
+    double load;
+    return getloadavg(&load, 1) == 1 ? load : NAN;
+}
+
 static void fill_header(duo_bench_report *r, duo_runtime *rt, const char *config_path,
                         const duo_config *cfg, const char *label)
 {
@@ -276,6 +285,7 @@ static void fill_header(duo_bench_report *r, duo_runtime *rt, const char *config
     snprintf(r->config, sizeof r->config, "%s", config_path);
     r->model = cfg->model;
     r->batch = cfg->train.batch;
+    r->load_start = load_average();
 }
 
 static duo_status write_text(const char *path, const char *text)
@@ -399,6 +409,9 @@ static int run_bench(int argc, char **argv)
         if (st == DUO_OK)
             fprintf(out, "Chrome trace (chrome://tracing or ui.perfetto.dev): %s\n", path);
     }
+    report.load_end = load_average();
+    fprintf(out, "\nload average (1 min): %.2f at the start, %.2f at the end (other jobs; "
+                 "%ld cores here)\n", report.load_start, report.load_end, sysconf(_SC_NPROCESSORS_ONLN));
     if (st == DUO_OK && json) {
         char *text;
         st = duo_bench_report_to_json(&report, &text);

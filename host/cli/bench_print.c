@@ -36,6 +36,8 @@ static void print_time_row(FILE *out, const duo_bench_case *c, int name_width)
 {
     fprintf(out, "  %-*s %-34s %10.3f  [%8.3f - %8.3f]", name_width, c->name, c->shape,
             ms(c->seconds.median), ms(c->seconds.min), ms(c->seconds.max));
+    if (!isnan(c->cores))
+        fprintf(out, " %5.2f", c->cores);
     if (!isnan(c->device_median))
         fprintf(out, "  dev %9.3f", ms(c->device_median));
 }
@@ -43,7 +45,7 @@ static void print_time_row(FILE *out, const duo_bench_case *c, int name_width)
 static void print_gemm(FILE *out, const duo_bench_report *r, int first)
 {
     fprintf(out, "\nGEMM (CLBlast)                   shape                                  ms "
-                 " [min - max]              GFLOP/s [range]\n");
+                 " [min - max]        cores  GFLOP/s [range]\n");
     double rates[256];
     int n = 0;
     for (int i = first; i < r->count; i++) {
@@ -63,7 +65,7 @@ static void print_gemm(FILE *out, const duo_bench_report *r, int first)
 static void print_ops(FILE *out, const duo_bench_report *r, int first, const char *section)
 {
     bool ffn = strcmp(section, "ffn") == 0;
-    fprintf(out, "\n%-32s %-34s %10s  [min - max]\n",
+    fprintf(out, "\n%-32s %-34s %10s  [min - max]        cores\n",
             ffn ? "routed FFN block, 50% routing" : "op (launcher)", "shape", "ms");
     for (int i = first; i < r->count; i++)
         if (strcmp(r->cases[i].section, section) == 0) {
@@ -81,12 +83,12 @@ static void print_rates(FILE *out, const duo_bench_report *r, int first, const c
 {
     const duo_bench_case *all_big = duo_bench_report_find(r, "eval", "all-big");
     bool eval = strcmp(title, "eval") == 0;
-    fprintf(out, "\n%-14s %-44s %10s  [min - max]          rate [range]%s\n", title, "what",
-            "ms", eval ? "              time/all-big  FFN FLOPs  all FLOPs" : "");
+    fprintf(out, "\n%-14s %-44s %10s  [min - max]        cores      rate [range]%s\n", title,
+            "what", "ms", eval ? "              time/all-big  FFN FLOPs  all FLOPs" : "");
     for (int i = first; i < r->count; i++) {
         const duo_bench_case *c = &r->cases[i];
-        fprintf(out, "  %-12s %-44s %10.1f  [%8.1f - %8.1f]  %8.1f %s [%.1f - %.1f]", c->name,
-                c->shape, ms(c->seconds.median), ms(c->seconds.min), ms(c->seconds.max),
+        fprintf(out, "  %-12s %-44s %10.1f  [%8.1f - %8.1f] %5.2f  %8.1f %s [%.1f - %.1f]", c->name,
+                c->shape, ms(c->seconds.median), ms(c->seconds.min), ms(c->seconds.max), c->cores,
                 duo_bench_rate(c), c->unit, rate_at(c, c->seconds.max), rate_at(c, c->seconds.min));
         char pattern[DUO_MAX_LAYERS + 1];
         if (eval && all_big && sscanf(c->shape, "pattern %32[SBK]", pattern) == 1 &&
@@ -268,10 +270,11 @@ int bench_compare(int argc, char **argv)
         for (int f = 0; f < n; f++) {
             const duo_bench_report *r = &runs[f];
             bool named = strstr(r->label, r->device) != NULL; /* the default label */
-            printf("[%d] %s  (%s; %s%s%s%s%s, %d runs)\n", f + 1, r->label, files[f],
-                   named ? "" : r->device, named ? "" : "; ",
+            printf("[%d] %s  (%s; %s%s%s%s%s, %d runs, load average %.1f-%.1f)\n", f + 1,
+                   r->label, files[f], named ? "" : r->device, named ? "" : "; ",
                    r->environment[0] && !named ? r->environment : "",
-                   r->environment[0] && !named ? "; " : "", r->date, r->repeat);
+                   r->environment[0] && !named ? "; " : "", r->date, r->repeat, r->load_start,
+                   r->load_end);
         }
         printf("\n%-40s %-11s", "case", "unit");
         for (int f = 0; f < n; f++) {
