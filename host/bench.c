@@ -406,6 +406,13 @@ static double number(reader *rd, const cJSON *o, const char *key)
     return f && cJSON_IsNumber(f) ? f->valuedouble : NAN;
 }
 
+/* A number added after the format's first files: NaN when absent. */
+static double optional_number(const cJSON *o, const char *key)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(f) ? f->valuedouble : NAN;
+}
+
 static void string(reader *rd, const cJSON *o, const char *key, char *dst, size_t cap)
 {
     const cJSON *f = field(rd, o, key, false);
@@ -429,7 +436,7 @@ static void read_case(reader *rd, const cJSON *o, duo_bench_case *c)
     string(rd, o, "unit", c->unit, sizeof c->unit);
     c->work = number(rd, o, "work");
     c->device_median = number(rd, o, "device_median");
-    c->cores = number(rd, o, "cores");
+    c->cores = optional_number(o, "cores");
     const cJSON *s = object(rd, o, "seconds");
     if (s) {
         c->seconds.n = (int)number(rd, s, "n");
@@ -479,8 +486,8 @@ duo_status duo_bench_report_from_json(const char *text, const char *source, duo_
     }
     string(&rd, root, "environment", out->environment, sizeof out->environment);
     string(&rd, root, "date", out->date, sizeof out->date);
-    out->load_start = number(&rd, root, "load_start");
-    out->load_end = number(&rd, root, "load_end");
+    out->load_start = optional_number(root, "load_start");
+    out->load_end = optional_number(root, "load_end");
     string(&rd, root, "config", out->config, sizeof out->config);
     out->repeat = (int)number(&rd, root, "repeat");
     out->warmup = (int)number(&rd, root, "warmup");
