@@ -23,12 +23,12 @@ cat >"$work/tiny.json" <<EOF
   "data": {"tokenizer": "byte", "shards": "$work/shards"}
 }
 EOF
-study() { "$duocl" study "$work/tiny.json" --run-dir "$1" --oracle-tokens 256 --router-steps 10; }
+study() { "$duocl" study "$work/tiny.json" --run-dir "$1" --oracle-tokens 256 --router-steps 10 --no-tune; }
 
 # Starts a study in the background and waits until file $2 exists.
 start_and_wait_for() { # run folder, file
     # duocl itself in the background (not a shell function), so signals reach it.
-    "$duocl" study "$work/tiny.json" --run-dir "$1" --oracle-tokens 256 --router-steps 10 \
+    "$duocl" study "$work/tiny.json" --run-dir "$1" --oracle-tokens 256 --router-steps 10 --no-tune \
         >"$1.out" 2>&1 &
     pid=$!
     i=0
@@ -69,7 +69,7 @@ killed_in_oracle_then_finished() {
 }
 
 changed_setting_reruns_only_what_depends_on_it() {
-    "$duocl" study "$work/tiny.json" --run-dir "$work/b" --oracle-tokens 512 --router-steps 10 \
+    "$duocl" study "$work/tiny.json" --run-dir "$work/b" --oracle-tokens 512 --router-steps 10 --no-tune \
         >"$work/b.third" 2>&1 || return 1
     cat "$work/b.third"
     ! grep -q "train: running" "$work/b.third" && ! grep -q "router-k2: running" "$work/b.third" &&
@@ -82,7 +82,7 @@ check "help_lists_the_stages" expect 0 "router-kK" study --help
 check "interrupted_in_training_then_finished" interrupted_in_training_then_finished
 check "killed_in_oracle_then_finished" killed_in_oracle_then_finished
 check "finished_study_skips_everything" sh -c \
-    "'$duocl' study '$work/tiny.json' --run-dir '$work/b' --oracle-tokens 256 --router-steps 10 2>&1 | grep -c 'skipped' | grep -qx 9"
+    "'$duocl' study '$work/tiny.json' --run-dir '$work/b' --oracle-tokens 256 --router-steps 10 --no-tune 2>&1 | grep -c 'skipped' | grep -qx 9"
 check "changed_setting_reruns_only_what_depends_on_it" changed_setting_reruns_only_what_depends_on_it
 check "bad_config_is_a_clear_error" expect 1 "no-such.json" study "$work/no-such.json"
 finish cli_study

@@ -14,10 +14,14 @@
 
 #include "commands.h"
 #include "duocl/config.h"
+#include "duocl/device.h"
 #include "fileio.h"
+#include "tuning.h"
 
 static const char HELP[] =
     "Runs, in order, each stage only if it is not already done for this config:\n"
+    "  tune        duocl tune --seconds 120 --no-bench, when the device has no stored\n"
+    "              GEMM parameters yet (untuned CLBlast is ~3x slower here)\n"
     "  data        corpora (scripts/fetch_corpora.py), tokenizer, token shards\n"
     "  train       duocl train (resumes an interrupted run)\n"
     "  eval        duocl eval: all-big, all-small, random (the training p_big), on\n"
@@ -31,7 +35,7 @@ static const char HELP[] =
     "Markers of finished stages are in RUN/study/. Ctrl-C stops after saving what\n"
     "the running stage can save; run the same command again to continue.";
 
-enum { DEVICE, RUN_DIR, ORACLE_TOKENS, ROUTER_STEPS, ROUTER_BATCH, N_OPTIONS };
+enum { DEVICE, RUN_DIR, ORACLE_TOKENS, ROUTER_STEPS, ROUTER_BATCH, NO_TUNE, N_OPTIONS };
 
 typedef struct study {
     const char *config_path;
@@ -194,6 +198,35 @@ static int data_stage(study *s, const void *arg)
     return run_command(&cli_prepare_command, 7, argv);
 }
 
+/* Tunes CLBlast for the device once per machine: skipped when its file exists. */
+static int tune_stage(study *s, const void *arg)
+{
+    (void)arg;
+    duo_device_list list;
+    int index;
+    duo_status st = duo_devices_list(&list);
+    if (st == DUO_OK)
+        st = duo_devices_select(&list, s->device, &index);
+    char path[1200] = "";
+    if (st == DUO_OK)
+        duo_tuning_path(&list.devices[index], path, sizeof path);
+    if (st == DUO_OK || list.devices)
+        duo_devices_free(&list);
+    if (st != DUO_OK)
+        return cli_report(st);
+    if (readable(path)) {
+        fprintf(stderr, "  GEMM parameters found in %s\n", path);
+        return CLI_OK;
+    }
+    char *argv[8] = {"tune", "--seconds", "120", "--no-bench"};
+    int argc = s->device ? 6 : 4;
+    if (s->device) {
+        argv[4] = "--device";
+        argv[5] = (char *)s->device;
+    }
+    return run_command(&cli_tune_command, argc, argv);
+}
+
 /* Appends --device D when one was given. */
 static int with_device(const study *s, char **argv, int argc)
 {
@@ -303,6 +336,7 @@ static int run_study(int argc, char **argv)
         {"oracle-tokens", "N", "validation tokens per domain for eval and oracle (default 4096)", NULL},
         {"router-steps", "N", "steps of each router's training (default 100)", NULL},
         {"router-batch", "B", "windows per router training step (default 4)", NULL},
+        {"no-tune", NULL, "leave out the tune stage (GEMMs stay as they are)", NULL},
     };
     const char *config_path;
     int code = cli_parse(&cli_study_command, argc, argv, o, N_OPTIONS, &config_path, 1, 1, HELP);
@@ -339,11 +373,16 @@ static int run_study(int argc, char **argv)
     for (int i = 0; i < 3; i++)
         if (budgets[i] > 0 && (n_budgets == 0 || budgets[n_budgets - 1] != budgets[i]))
             budgets[n_budgets++] = budgets[i];
-    s.stages = 6 + n_budgets;
+    bool tuning = o[NO_TUNE].value == NULL;
+    s.stages = 6 + tuning + n_budgets;
     /* Which stage reads which: data -> train -> {eval, oracle, routers};
      * oracle -> difficulty; everything -> report. */
-    uint64_t data, train, eval, oracle, router, difficulty, report, all;
-    code = stage(&s, "data", s.config.data.shards, 0xcbf29ce484222325ULL, data_stage, NULL, &data);
+    uint64_t tune = 0, data, train, eval, oracle, router, difficulty, report, all;
+    if (tuning)
+        code = stage(&s, "tune", "", 0xcbf29ce484222325ULL, tune_stage, NULL, &tune);
+    if (code == CLI_OK)
+        code = stage(&s, "data", s.config.data.shards, 0xcbf29ce484222325ULL, data_stage, NULL,
+                     &data);
     if (code == CLI_OK)
         code = stage(&s, "train", "", data, train_stage, NULL, &train);
     if (code == CLI_OK)
