@@ -14,6 +14,7 @@
 #include "duocl/schedule.h"
 #include "duocl/tokenizer.h"
 #include "error.h"
+#include "fileio.h"
 #include "model_io.h"
 #include "train.h"
 
@@ -36,25 +37,6 @@ static bool file_exists(const char *path)
 {
     struct stat info;
     return stat(path, &info) == 0;
-}
-
-/* mkdir -p */
-static duo_status make_dirs(const char *path)
-{
-    char buf[PATH_CAP];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "run folder '%s' is too long", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return duo_fail(DUO_ERR_IO, "cannot create folder '%s': %s", buf, strerror(errno));
-            *p = c;
-            if (!c)
-                return DUO_OK;
-        }
-    }
 }
 
 static duo_status join(char *buf, const char *dir, const char *name)
@@ -336,7 +318,7 @@ static duo_status setup(run *r)
     } else {
         DUO_TRY(duo_model_init(r->model, c->train.seed));
     }
-    DUO_TRY(make_dirs(ckdir));
+    DUO_TRY(duo_make_directories(ckdir));
     DUO_TRY(join(path, dir, "config.json"));
     DUO_TRY(duo_config_save(c, path));
     r->log = fopen(r->log_path, r->options->resume ? "ab" : "wb");

@@ -24,11 +24,11 @@ check() {
 expect() {
     code=$1 pattern=$2
     shift 2
-    "$duocl" "$@" >"$work/run" 2>&1
+    "$duocl" "$@" >"$work/expect.out" 2>&1
     rc=$?
-    cat "$work/run"
+    cat "$work/expect.out"
     [ "$rc" -eq "$code" ] || { echo "exit code $rc, expected $code"; return 1; }
-    grep -q -- "$pattern" "$work/run" || { echo "output lacks '$pattern'"; return 1; }
+    grep -q -- "$pattern" "$work/expect.out" || { echo "output lacks '$pattern'"; return 1; }
 }
 
 # Writes small generated text for the domains web and code into $1

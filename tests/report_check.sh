@@ -18,31 +18,7 @@ if [ -z "$chromium" ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@" >"$work/out" 2>&1; then
-        passed=$((passed + 1))
-        echo "  ok    $name"
-    else
-        failed=$((failed + 1))
-        echo "  FAIL  $name"
-        sed 's/^/        /' "$work/out" | tail -25
-    fi
-}
-
-expect() { # exit code, pattern, then duocl arguments
-    code=$1 pattern=$2
-    shift 2
-    "$duocl" "$@" >"$work/expect.out" 2>&1
-    rc=$?
-    cat "$work/expect.out"
-    [ "$rc" -eq "$code" ] || { echo "exit code $rc, expected $code"; return 1; }
-    grep -q -- "$pattern" "$work/expect.out" || { echo "output lacks '$pattern'"; return 1; }
-}
+. "$(dirname "$0")/lib.sh"
 
 # Loads a page in headless Chromium (offline: every host resolves to nothing)
 # and writes the DOM it built.
@@ -160,23 +136,7 @@ PY
 }
 
 echo "a tiny run"
-mkdir -p "$work/corpora"
-python3 - "$work/corpora" <<'PY'
-import random, sys
-words = "the a cat dog bird tree river house child sees likes finds paints red old quiet".split()
-for domain, seed in (("web", 1), ("code", 2)):
-    for split, size in (("train", 30000), ("val", 6000)):
-        rng = random.Random(seed * 10 + len(split))
-        out, n = [], 0
-        while n < size:
-            if domain == "web":
-                s = " ".join(rng.choice(words) for _ in range(6)).capitalize() + ". "
-            else:
-                s = "x%d = f(x%d) + %d\n" % (rng.randrange(10), rng.randrange(10), rng.randrange(100))
-            out.append(s)
-            n += len(s)
-        open("%s/%s.%s.txt" % (sys.argv[1], domain, split), "w").write("\0".join(out))
-PY
+make_corpora "$work/corpora"
 "$duocl" prepare --corpora "$work/corpora" --out "$work/shards" --domains web,code >/dev/null 2>&1
 cat >"$work/tiny.json" <<EOF
 {
@@ -225,5 +185,4 @@ echo '{"model": {"vocab": 3}}' >"$work/empty/config.json"
 check "invalid_config" expect 1 "config" report "$work/empty"
 check "help" expect 0 "duocl report RUN" report --help
 
-echo "report_check: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish report_check
