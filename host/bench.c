@@ -340,6 +340,7 @@ duo_status duo_bench_report_to_json(const duo_bench_report *r, char **out)
     cJSON_AddStringToObject(dev, "profile", r->profile);
     cJSON_AddNumberToObject(dev, "compute_units", r->compute_units);
     cJSON_AddStringToObject(root, "environment", r->environment);
+    cJSON_AddStringToObject(root, "gemm_tuning", r->gemm_tuning);
     cJSON_AddStringToObject(root, "date", r->date);
     cJSON_AddNumberToObject(root, "load_start", r->load_start);
     cJSON_AddNumberToObject(root, "load_end", r->load_end);
@@ -485,6 +486,9 @@ duo_status duo_bench_report_from_json(const char *text, const char *source, duo_
         out->compute_units = (unsigned)number(&rd, dev, "compute_units");
     }
     string(&rd, root, "environment", out->environment, sizeof out->environment);
+    const cJSON *tuning = cJSON_GetObjectItemCaseSensitive(root, "gemm_tuning");
+    snprintf(out->gemm_tuning, sizeof out->gemm_tuning, "%s",
+             cJSON_IsString(tuning) ? tuning->valuestring : "not recorded");
     string(&rd, root, "date", out->date, sizeof out->date);
     out->load_start = optional_number(root, "load_start");
     out->load_end = optional_number(root, "load_end");

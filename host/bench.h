@@ -108,6 +108,7 @@ typedef struct duo_bench_report {
     char device[256], platform[256], driver[128], profile[32];
     unsigned compute_units;
     char environment[256];  /* POCL_MAX_PTHREAD_COUNT=... and the like */
+    char gemm_tuning[320];  /* "tuned (FILE)" when a `duocl tune` file was applied, else "untuned" */
     char date[32];
     double load_start, load_end; /* 1-minute load average before and after (NaN unknown):
                                   * other jobs on the machine show up here */

@@ -20,6 +20,7 @@
 #include "duocl/runtime.h"
 #include "fileio.h"
 #include "gemm.h"
+#include "tuning.h"
 
 extern char **environ;
 
@@ -286,6 +287,14 @@ static void fill_header(duo_bench_report *r, duo_runtime *rt, const char *config
     r->model = cfg->model;
     r->batch = cfg->train.batch;
     r->load_start = load_average();
+    /* duo_runtime_create applied the device's tuning file if it exists (and
+     * failed if it was bad), unless DUOCL_NO_TUNING is set. */
+    char path[256];
+    duo_tuning_path(d, path, sizeof path);
+    const char *off = getenv("DUOCL_NO_TUNING");
+    bool tuned = path[0] && access(path, R_OK) == 0 && !(off && *off && strcmp(off, "0") != 0);
+    snprintf(r->gemm_tuning, sizeof r->gemm_tuning, "%s%.250s%s", tuned ? "tuned (" : "untuned",
+             tuned ? path : "", tuned ? ")" : "");
 }
 
 static duo_status write_text(const char *path, const char *text)

@@ -16,6 +16,7 @@ void bench_print_header(FILE *out, const duo_bench_report *r)
     fprintf(out, "device   %s [%s]\n", r->device, r->platform);
     fprintf(out, "driver   %s, profile %s, %u compute units%s%s\n", r->driver, r->profile,
             r->compute_units, r->environment[0] ? ", " : "", r->environment);
+    fprintf(out, "CLBlast  %s\n", r->gemm_tuning);
     fprintf(out, "model    %s: L=%d d=%d H=%d T=%d V=%d F=%d/%d, batch %d (N=%d tokens)\n",
             r->config, m->n_layers, m->d_model, m->n_heads, m->ctx, m->vocab, m->ffn_big,
             m->ffn_small, r->batch, r->batch * m->ctx);
@@ -270,11 +271,11 @@ int bench_compare(int argc, char **argv)
         for (int f = 0; f < n; f++) {
             const duo_bench_report *r = &runs[f];
             bool named = strstr(r->label, r->device) != NULL; /* the default label */
-            printf("[%d] %s  (%s; %s%s%s%s%s, %d runs, load average %.1f-%.1f)\n", f + 1,
-                   r->label, files[f], named ? "" : r->device, named ? "" : "; ",
+            printf("[%d] %s  (%s; %s%s%s%s%s, %d runs, load average %.1f-%.1f; CLBlast %s)\n",
+                   f + 1, r->label, files[f], named ? "" : r->device, named ? "" : "; ",
                    r->environment[0] && !named ? r->environment : "",
                    r->environment[0] && !named ? "; " : "", r->date, r->repeat, r->load_start,
-                   r->load_end);
+                   r->load_end, r->gemm_tuning);
         }
         printf("\n%-40s %-11s", "case", "unit");
         for (int f = 0; f < n; f++) {
