@@ -289,7 +289,7 @@ static void fill_header(duo_bench_report *r, duo_runtime *rt, const char *config
     r->load_start = load_average();
     /* duo_runtime_create applied the device's tuning file if it exists (and
      * failed if it was bad), unless DUOCL_NO_TUNING is set. */
-    char path[256];
+    char path[1400];
     duo_tuning_path(d, path, sizeof path);
     const char *off = getenv("DUOCL_NO_TUNING");
     bool tuned = path[0] && access(path, R_OK) == 0 && !(off && *off && strcmp(off, "0") != 0);
