@@ -13,6 +13,7 @@ packages=(
     libcjson-dev                           # config, tokenizer and result files
     oclgrind                               # kernel memory-safety tests
     python3 python3-torch                  # PyTorch parity tests and side-by-side benchmarks
+    libopenblas0-pthread                   # a real BLAS for PyTorch (else it uses the reference BLAS)
     gnuplot-nox chromium                   # duocl report's charts; its test loads the page headless
 )
 missing=()
