@@ -9,7 +9,7 @@
 
 #include <CL/cl.h>
 
-#include "../host/error.h"
+#include "device/cl_error.h"
 #include "duocl/device.h"
 #include "environment.h"
 #include "profile.h"

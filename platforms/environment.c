@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../host/fileio.h"
+#include "base/fileio.h"
 #include "environment.h"
 
 void duo_cache_dir(char *out, size_t cap)

@@ -35,10 +35,10 @@
 #include "duocl/checkpoint.h"
 #include "duocl/config.h"
 #include "duocl/runtime.h"
-#include "model.h"
-#include "model_io.h"
-#include "rng.h"
-#include "train_step.h"
+#include "model/model.h"
+#include "model/model_io.h"
+#include "base/rng.h"
+#include "model/train_step.h"
 
 typedef struct batch {
     size_t B, T, L;

@@ -43,10 +43,10 @@
 #include "duocl/checkpoint.h"
 #include "duocl/config.h"
 #include "duocl/runtime.h"
-#include "model.h"
-#include "model_io.h"
-#include "rng.h"
-#include "router.h"
+#include "model/model.h"
+#include "model/model_io.h"
+#include "base/rng.h"
+#include "study/router.h"
 
 typedef struct settings {
     float beta, alpha[2], lr, scale; /* alpha per alphabet: SB, KSB */

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "bench/bench.h"
 #include "duocl/config.h"
 #include "duocl/runtime.h"
-#include "fileio.h"
+#include "base/fileio.h"
 #include "unitcheck.h"
 
 static void stats_match_hand_worked_quantiles(void)

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "difficulty.h"
+#include "study/difficulty.h"
 #include "unitcheck.h"
 
 static char dir[256];

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "model/model.h"
 #include "testutil.h"
-#include "train_step.h"
+#include "model/train_step.h"
 
 static duo_model_config tiny_config(void)
 {

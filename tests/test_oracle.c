@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oracle.h"
+#include "study/oracle.h"
 #include "testutil.h"
-#include "train_step.h"
+#include "model/train_step.h"
 
 enum { L = 6, CTX = 8, WINDOWS = 5, BATCH = 2 };
 

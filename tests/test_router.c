@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "router.h"
+#include "study/router.h"
 #include "testutil.h"
 
 enum { B = 2, T = 7 };

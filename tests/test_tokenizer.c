@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "duocl/tokenizer.h"
-#include "rng.h"
+#include "base/rng.h"
 #include "unitcheck.h"
 
 static char tmpdir[256];

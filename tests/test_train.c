@@ -19,9 +19,9 @@
 #include "duocl/data.h"
 #include "duocl/runtime.h"
 #include "duocl/tokenizer.h"
-#include "model_io.h"
-#include "rng.h"
-#include "train.h"
+#include "model/model_io.h"
+#include "base/rng.h"
+#include "study/train.h"
 #include "unitcheck.h"
 
 enum { STEPS = 24, KILL_AT = 13, STOP_AT = 5, MAX_LINES = 256, LINE_CAP = 512 };

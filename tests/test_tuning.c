@@ -12,11 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../platforms/environment.h"
+#include "platforms/environment.h"
 #include "duocl/runtime.h"
 #include "duocl/selftest.h"
-#include "fileio.h"
-#include "tuning.h"
+#include "base/fileio.h"
+#include "device/tuning.h"
 #include "unitcheck.h"
 
 static duo_device_info device;

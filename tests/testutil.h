@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "rng.h"
-#include "runtime_internal.h"
+#include "base/rng.h"
+#include "device/runtime_internal.h"
 
 typedef struct test_context {
     duo_runtime *rt;

@@ -13,14 +13,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "bench/bench.h"
 #include "bench_cli.h"
 #include "commands.h"
 #include "duocl/config.h"
 #include "duocl/runtime.h"
-#include "fileio.h"
-#include "gemm.h"
-#include "tuning.h"
+#include "base/fileio.h"
+#include "device/gemm.h"
+#include "device/tuning.h"
 
 extern char **environ;
 

@@ -4,7 +4,7 @@
 
 #include <stdio.h>
 
-#include "bench.h"
+#include "bench/bench.h"
 
 /* Device, driver, model and how the times were taken. */
 void bench_print_header(FILE *out, const duo_bench_report *r);

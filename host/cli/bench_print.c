@@ -7,8 +7,8 @@
 #include "bench_cli.h"
 #include "cli.h"
 #include "commands.h"
-#include "fileio.h"
-#include "model.h"
+#include "base/fileio.h"
+#include "model/model.h"
 
 void bench_print_header(FILE *out, const duo_bench_report *r)
 {

@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 
 #include "corpus_io.h"
-#include "error.h"
-#include "fileio.h"
-#include "tokenizer_internal.h"
+#include "base/error.h"
+#include "base/fileio.h"
+#include "data/tokenizer_internal.h"
 
 duo_status corpus_read(const char *corpora, const char *domain, const char *split, uint8_t **text,
                        size_t *size)

@@ -11,10 +11,10 @@
 #include <cjson/cJSON.h>
 
 #include "commands.h"
-#include "difficulty.h"
+#include "study/difficulty.h"
 #include "duocl/config.h"
-#include "error.h"
-#include "fileio.h"
+#include "base/error.h"
+#include "base/fileio.h"
 
 static const char HELP[] =
     "RUN is a run directory on which 'duocl oracle RUN' has been run: this reads its\n"

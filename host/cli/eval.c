@@ -8,8 +8,8 @@
 #include <cjson/cJSON.h>
 
 #include "commands.h"
-#include "fileio.h"
-#include "router.h"
+#include "base/fileio.h"
+#include "study/router.h"
 #include "run.h"
 
 static const char HELP[] =

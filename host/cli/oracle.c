@@ -8,8 +8,8 @@
 #include <cjson/cJSON.h>
 
 #include "commands.h"
-#include "fileio.h"
-#include "oracle.h"
+#include "base/fileio.h"
+#include "study/oracle.h"
 #include "run.h"
 
 static const char HELP[] =

@@ -10,8 +10,8 @@
 #include "corpus_io.h"
 #include "duocl/data.h"
 #include "duocl/tokenizer.h"
-#include "error.h"
-#include "fileio.h"
+#include "base/error.h"
+#include "base/fileio.h"
 
 /* "data/shards/<stem of the tokenizer file>" or "data/shards/byte". */
 static void default_out(const char *tokenizer, char *buf, size_t size)

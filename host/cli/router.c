@@ -10,9 +10,9 @@
 
 #include "commands.h"
 #include "duocl/data.h"
-#include "fileio.h"
-#include "model_io.h"
-#include "router.h"
+#include "base/fileio.h"
+#include "model/model_io.h"
+#include "study/router.h"
 
 static const char HELP[] =
     "duocl router train RUN --budget K: trains a linear router per layer on the FFN\n"

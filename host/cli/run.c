@@ -9,8 +9,8 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "fileio.h"
-#include "model_io.h"
+#include "base/fileio.h"
+#include "model/model_io.h"
 #include "run.h"
 
 static bool exists(const char *path) { return access(path, R_OK) == 0; }

@@ -5,8 +5,8 @@
 
 #include "duocl/config.h"
 #include "duocl/tokenizer.h"
-#include "evaluate.h"
-#include "model.h"
+#include "study/evaluate.h"
+#include "model/model.h"
 
 typedef struct cli_run {
     char dir[1024];

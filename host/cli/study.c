@@ -15,8 +15,8 @@
 #include "commands.h"
 #include "duocl/config.h"
 #include "duocl/device.h"
-#include "fileio.h"
-#include "tuning.h"
+#include "base/fileio.h"
+#include "device/tuning.h"
 
 static const char HELP[] =
     "Runs, in order, each stage only if it is not already done for this config:\n"

@@ -9,7 +9,7 @@
 
 #include "commands.h"
 #include "duocl/runtime.h"
-#include "train.h"
+#include "study/train.h"
 
 enum { MAX_OVERRIDES = 64 };
 

@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../platforms/environment.h"
-#include "../fileio.h"
-#include "../tuning.h"
+#include "platforms/environment.h"
+#include "base/fileio.h"
+#include "device/tuning.h"
 #include "cli.h"
 #include "commands.h"
 #include "duocl/selftest.h"

@@ -10,7 +10,7 @@
 #include <limits.h>
 #include <math.h>
 
-#include "../gemm.h"
+#include "device/gemm.h"
 #include "attention.h"
 
 /* The products skip the blocks of (T, T) above the diagonal: with positions

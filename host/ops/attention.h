@@ -25,7 +25,7 @@
 #ifndef DUOCL_OPS_ATTENTION_H
 #define DUOCL_OPS_ATTENTION_H
 
-#include "../runtime_internal.h"
+#include "device/runtime_internal.h"
 
 typedef struct duo_attention_shape {
     size_t B;  /* sequences */

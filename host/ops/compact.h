@@ -7,7 +7,7 @@
 #define DUOCL_OPS_COMPACT_H
 
 #include "duocl/routes.h"
-#include "../runtime_internal.h"
+#include "device/runtime_internal.h"
 
 /* What the host needs to size each route's GEMMs: route r's tokens are
  * index[offset[r] .. offset[r] + count[r]), r a duo_route. */

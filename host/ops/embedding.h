@@ -4,7 +4,7 @@
 #ifndef DUOCL_OPS_EMBEDDING_H
 #define DUOCL_OPS_EMBEDDING_H
 
-#include "../runtime_internal.h"
+#include "device/runtime_internal.h"
 
 /* out (N, C) = table[tokens[n]]. A token outside [0, V) yields a NaN row
  * (the device cannot report it; duo_embedding_csr_build names it). */

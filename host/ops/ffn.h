@@ -4,7 +4,7 @@
 #ifndef DUOCL_OPS_FFN_H
 #define DUOCL_OPS_FFN_H
 
-#include "../runtime_internal.h"
+#include "device/runtime_internal.h"
 
 /* h = silu(a) * b, silu(x) = x / (1 + exp(-x)). h may alias a or b. */
 duo_status duo_swiglu_forward(duo_runtime *rt, cl_mem h, cl_mem a, cl_mem b, size_t m, size_t f);

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "../runtime_internal.h"
+#include "device/runtime_internal.h"
 
 /* losses[t] = logsumexp(logits[t, :]) - logits[t, targets[t]], computed with the
  * row maximum subtracted (stable for any logits whose exp(x - max) sum is finite). */

@@ -5,7 +5,7 @@
 #ifndef DUOCL_OPS_NORM_H
 #define DUOCL_OPS_NORM_H
 
-#include "../runtime_internal.h"
+#include "device/runtime_internal.h"
 
 /* Rows per block of the weight-gradient partial sums. */
 enum { DUO_RMSNORM_ROWS_PER_BLOCK = 16 };

@@ -3,7 +3,7 @@
 #ifndef DUOCL_OPS_OPTIM_H
 #define DUOCL_OPS_OPTIM_H
 
-#include "../runtime_internal.h"
+#include "device/runtime_internal.h"
 
 /* One AdamW step's settings, as torch.optim.AdamW takes them. */
 typedef struct duo_adamw_hparams {

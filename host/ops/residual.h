@@ -2,7 +2,7 @@
 #ifndef DUOCL_OPS_RESIDUAL_H
 #define DUOCL_OPS_RESIDUAL_H
 
-#include "../runtime_internal.h"
+#include "device/runtime_internal.h"
 
 /* out = a + b (out may alias a or b). */
 duo_status duo_residual_add(duo_runtime *rt, cl_mem out, cl_mem a, cl_mem b, size_t n);

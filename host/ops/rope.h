@@ -6,7 +6,7 @@
 #ifndef DUOCL_OPS_ROPE_H
 #define DUOCL_OPS_ROPE_H
 
-#include "../runtime_internal.h"
+#include "device/runtime_internal.h"
 
 typedef struct duo_rope_table {
     cl_mem buffer;   /* (max_t, head_dim/2, 2) floats: cos, sin */

@@ -4,7 +4,7 @@
 #ifndef DUOCL_OPS_ROUTER_H
 #define DUOCL_OPS_ROUTER_H
 
-#include "../runtime_internal.h"
+#include "device/runtime_internal.h"
 
 /* Column of each route id in the (N, M) router tensors, -1 if not allowed. */
 typedef struct duo_router_columns {

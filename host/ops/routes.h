@@ -3,7 +3,7 @@
 #define DUOCL_OPS_ROUTES_H
 
 #include "duocl/routes.h"
-#include "../runtime_internal.h"
+#include "device/runtime_internal.h"
 
 /* Fills routes, a caller-owned buffer of layers * n uint8, laid out (layers, n):
  * routes[l * n + t] = duo_route_pick(thresholds, seed, step, first_layer + l, t).

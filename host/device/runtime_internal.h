@@ -1,0 +1,73 @@
+/* What host code (launchers, model, tests) sees of the runtime: the OpenCL
+ * handles, kernel lookup, buffers and a short launch helper. */
+#ifndef DUOCL_HOST_RUNTIME_INTERNAL_H
+#define DUOCL_HOST_RUNTIME_INTERNAL_H
+
+#include <CL/cl.h>
+
+#include "platforms/profile.h"
+#include "duocl/runtime.h"
+#include "cl_error.h"
+
+enum { DUO_MAX_PROGRAMS = 32, DUO_MAX_KERNELS = 128 };
+
+typedef struct duo_program_entry {
+    char file[64];     /* "norm.cl" */
+    cl_program program;
+} duo_program_entry;
+
+typedef struct duo_kernel_entry {
+    char file[64];
+    char name[64];     /* "rmsnorm_forward" */
+    cl_kernel kernel;
+} duo_kernel_entry;
+
+struct duo_runtime {
+    duo_device_info device;
+    const duo_profile *profile;
+    cl_context context;
+    cl_command_queue queue;
+    cl_device_id device_id;
+    char kernel_dir[1024];        /* "" when kernels are embedded */
+    char build_options[512];      /* -cl-std and defines shared by every program */
+    size_t work_group_1d, work_group_reduce, work_group_2d; /* profile's, clamped to the device */
+    duo_program_entry programs[DUO_MAX_PROGRAMS];
+    int program_count;
+    duo_kernel_entry kernels[DUO_MAX_KERNELS];
+    int kernel_count;
+    cl_mem gemm_temp;             /* CLBlast temp buffer, grown on demand */
+    size_t gemm_temp_bytes;
+    bool profiling;
+};
+
+/* The kernel `name` from kernels/`file`, compiling the file on first use. */
+duo_status duo_kernel_get(duo_runtime *rt, const char *file, const char *name, cl_kernel *out);
+
+/* One kernel argument: its size and a pointer to its value (NULL value for __local). */
+typedef struct duo_karg {
+    size_t size;
+    const void *value;
+} duo_karg;
+
+#define DUO_ARG(v) ((duo_karg){sizeof(v), &(v)})
+#define DUO_LOCAL(bytes) ((duo_karg){(bytes), NULL})
+#define DUO_NARGS(array) ((int)(sizeof(array) / sizeof((array)[0])))
+
+/* Sets the arguments and enqueues kernels/`file`:`name` over `dims` dimensions.
+ * global[] is rounded up to a multiple of local[]; kernels bounds-check. */
+duo_status duo_launch(duo_runtime *rt, const char *file, const char *name, int dims,
+                      const size_t global[], const size_t local[], int nargs, const duo_karg args[]);
+
+/* Buffers. Sizes are in bytes; a zero size allocates a small placeholder. */
+duo_status duo_buffer_create(duo_runtime *rt, size_t bytes, cl_mem *out);
+duo_status duo_buffer_write(duo_runtime *rt, cl_mem buffer, size_t offset, size_t bytes,
+                            const void *src);
+duo_status duo_buffer_read(duo_runtime *rt, cl_mem buffer, size_t offset, size_t bytes, void *dst);
+duo_status duo_buffer_fill_zero(duo_runtime *rt, cl_mem buffer, size_t bytes);
+void duo_buffer_release(cl_mem *buffer);
+
+/* Builds a program from source text with the runtime's options (exposed for tests). */
+duo_status duo_program_build_source(duo_runtime *rt, const char *file, const char *source,
+                                    size_t length, cl_program *out);
+
+#endif

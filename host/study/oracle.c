@@ -1,0 +1,397 @@
+/* The oracle: exhaustive search over route patterns with prefix sharing. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "oracle.h"
+#include "base/rng.h"
+
+const char *duo_alphabet_name(duo_alphabet alphabet)
+{
+    switch (alphabet) {
+    case DUO_ALPHABET_SB: return "SB";
+    case DUO_ALPHABET_KB: return "KB";
+    case DUO_ALPHABET_KSB: return "KSB";
+    }
+    return "?";
+}
+
+bool duo_alphabet_parse(const char *text, duo_alphabet *out)
+{
+    static const duo_alphabet all[] = {DUO_ALPHABET_SB, DUO_ALPHABET_KB, DUO_ALPHABET_KSB};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(text, duo_alphabet_name(all[i])) == 0) {
+            *out = all[i];
+            return true;
+        }
+    return false;
+}
+
+/* The route ids an alphabet allows, in visiting order. */
+static int alphabet_letters(duo_alphabet alphabet, uint8_t letters[3])
+{
+    int n = 0;
+    if (alphabet != DUO_ALPHABET_SB)
+        letters[n++] = DUO_ROUTE_SKIP;
+    if (alphabet != DUO_ALPHABET_KB)
+        letters[n++] = DUO_ROUTE_SMALL;
+    letters[n++] = DUO_ROUTE_BIG;
+    return n;
+}
+
+static uint64_t binomial(int n, int k)
+{
+    if (k < 0 || k > n)
+        return 0;
+    uint64_t r = 1;
+    for (int i = 1; i <= k; i++)
+        r = r * (uint64_t)(n - k + i) / (uint64_t)i;
+    return r;
+}
+
+uint64_t duo_pattern_count(duo_alphabet alphabet, int layers, int k)
+{
+    uint64_t others = alphabet == DUO_ALPHABET_KSB ? 2 : 1;
+    uint64_t r = binomial(layers, k);
+    for (int i = 0; i < layers - k; i++)
+        r *= others;
+    return r;
+}
+
+typedef struct search {
+    duo_model *m;
+    duo_activations *a;
+    uint8_t letters[3];
+    int n_letters, layers;
+    const bool *budgets;
+    bool share;
+    duo_pattern_visitor visit;
+    void *context;
+    uint8_t pattern[DUO_MAX_LAYERS];
+    float *losses;
+    duo_search_counts *counts;
+} search;
+
+/* Can a prefix with `big` BIG layers and `remaining` layers to go still end
+ * on a wanted budget? */
+static bool reachable(const search *s, int big, int remaining)
+{
+    if (!s->budgets)
+        return true;
+    for (int k = big; k <= big + remaining; k++)
+        if (s->budgets[k])
+            return true;
+    return false;
+}
+
+static duo_status run_layer(search *s, int l)
+{
+    DUO_TRY(duo_model_set_layer_route(s->m, s->a, l, (duo_route)s->pattern[l]));
+    s->counts->layer_evals++;
+    return duo_model_forward_layer(s->m, s->a, l);
+}
+
+static duo_status descend(search *s, int l, int big)
+{
+    if (l == s->layers) {
+        if (!s->budgets || s->budgets[big]) {
+            if (!s->share) {
+                DUO_TRY(duo_model_forward_embed(s->m, s->a));
+                for (int j = 0; j < s->layers; j++)
+                    DUO_TRY(run_layer(s, j));
+            }
+            float mean;
+            DUO_TRY(duo_model_forward_head(s->m, s->a, &mean, s->losses));
+            s->counts->patterns++;
+            s->counts->naive_layer_evals += (uint64_t)s->layers;
+            return s->visit(s->context, s->pattern, big, s->losses);
+        }
+        return DUO_OK;
+    }
+    for (int i = 0; i < s->n_letters; i++) {
+        uint8_t r = s->letters[i];
+        int b = big + (r == DUO_ROUTE_BIG);
+        if (!reachable(s, b, s->layers - l - 1))
+            continue;
+        s->pattern[l] = r;
+        if (s->share)
+            DUO_TRY(run_layer(s, l));
+        DUO_TRY(descend(s, l + 1, b));
+    }
+    return DUO_OK;
+}
+
+duo_status duo_search_patterns(duo_model *m, duo_activations *a, duo_alphabet alphabet,
+                               const bool *budgets, bool share_prefixes, duo_pattern_visitor visit,
+                               void *context, duo_search_counts *counts)
+{
+    search s = {.m = m, .a = a, .layers = m->config.n_layers, .budgets = budgets,
+                .share = share_prefixes, .visit = visit, .context = context, .counts = counts};
+    s.n_letters = alphabet_letters(alphabet, s.letters);
+    s.losses = malloc(duo_activations_tokens(a) * sizeof(float));
+    if (!s.losses)
+        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the oracle's losses");
+    duo_status st = share_prefixes ? duo_model_forward_embed(m, a) : DUO_OK;
+    if (st == DUO_OK)
+        st = descend(&s, 0, 0);
+    free(s.losses);
+    return st;
+}
+
+/* ---- accumulation over windows ---- */
+
+typedef struct accumulator {
+    duo_oracle_result *r;
+    const duo_oracle_options *o;
+    int layers;
+    size_t base, n, ctx;      /* this batch's first token and token count */
+    double *pattern_sum;      /* by pattern id (base-3 number of the pattern) */
+    bool *pattern_seen;
+    uint64_t done, total;
+} accumulator;
+
+static size_t pattern_id(const uint8_t *pattern, int layers)
+{
+    size_t id = 0;
+    for (int l = 0; l < layers; l++)
+        id = id * 3 + pattern[l];
+    return id;
+}
+
+static uint32_t big_mask(const uint8_t *pattern, int layers)
+{
+    uint32_t mask = 0;
+    for (int l = 0; l < layers; l++)
+        if (pattern[l] == DUO_ROUTE_BIG)
+            mask |= 1u << l;
+    return mask;
+}
+
+static duo_status accumulate(void *context, const uint8_t *pattern, int big, const float *losses)
+{
+    accumulator *acc = context;
+    duo_oracle_result *r = acc->r;
+    size_t id = pattern_id(pattern, acc->layers);
+    uint32_t mask = big_mask(pattern, acc->layers);
+    double sum = 0;
+    float *best = r->loss_oracle[big] + acc->base;
+    uint32_t *choice = r->oracle_big_mask[big] + acc->base;
+    for (size_t i = 0; i < acc->n; i++) {
+        sum += losses[i];
+        /* Strictly lower: ties keep the earlier pattern (fewer big layers early). */
+        if (losses[i] < best[i]) {
+            best[i] = losses[i];
+            choice[i] = mask;
+        }
+    }
+    acc->pattern_sum[id] += sum;
+    acc->pattern_seen[id] = true;
+    acc->done++;
+    if (acc->o->progress)
+        acc->o->progress(acc->o->progress_context, acc->done, acc->total);
+    return DUO_OK;
+}
+
+static void pattern_string(size_t id, int layers, char *out)
+{
+    for (int l = layers - 1; l >= 0; l--) {
+        out[l] = duo_route_letter((duo_route)(id % 3));
+        id /= 3;
+    }
+    out[layers] = '\0';
+}
+
+static int pattern_big(size_t id, int layers)
+{
+    int big = 0;
+    for (int l = 0; l < layers; l++, id /= 3)
+        big += id % 3 == DUO_ROUTE_BIG;
+    return big;
+}
+
+/* fixed, mean, random-N and where BIG goes, once every window is done. */
+static void summarise(accumulator *acc, size_t n_patterns)
+{
+    duo_oracle_result *r = acc->r;
+    const duo_oracle_options *o = acc->o;
+    double tokens = (double)r->tokens;
+    size_t *ids = malloc(n_patterns * sizeof *ids);
+    for (int k = 0; k <= acc->layers; k++) {
+        if (!r->searched[k] || !ids)
+            continue;
+        duo_budget_result *b = &r->budget[k];
+        size_t count = 0;
+        double total = 0, best = INFINITY;
+        for (size_t id = 0; id < n_patterns; id++) {
+            if (!acc->pattern_seen[id] || pattern_big(id, acc->layers) != k)
+                continue;
+            ids[count++] = id;
+            double mean = acc->pattern_sum[id] / tokens;
+            total += mean;
+            if (mean < best) {
+                best = mean;
+                pattern_string(id, acc->layers, b->fixed_pattern);
+            }
+        }
+        b->patterns = (int)count;
+        b->fixed = best;
+        b->mean_all = count ? total / (double)count : NAN;
+        duo_rng rng = duo_rng_seeded(o->random_seed + (uint64_t)k);
+        b->random_best = INFINITY;
+        for (int i = 0; i < o->random_n && count; i++) {
+            size_t id = ids[duo_rng_below(&rng, count)];
+            double mean = acc->pattern_sum[id] / tokens;
+            if (mean < b->random_best) {
+                b->random_best = mean;
+                pattern_string(id, acc->layers, b->random_pattern);
+            }
+        }
+        double oracle = 0;
+        for (size_t t = 0; t < r->tokens; t++) {
+            oracle += r->loss_oracle[k][t];
+            size_t bucket = (t % acc->ctx) * DUO_ORACLE_BUCKETS / acc->ctx;
+            b->tokens_per_bucket[bucket]++;
+            for (int l = 0; l < acc->layers; l++)
+                if (r->oracle_big_mask[k][t] >> l & 1) {
+                    b->big_per_layer[l]++;
+                    b->big_per_layer_bucket[l][bucket]++;
+                }
+        }
+        b->oracle = oracle / tokens;
+    }
+    free(ids);
+}
+
+static duo_status allocate_result(duo_oracle_result *r, size_t tokens, int layers)
+{
+    r->loss_small = malloc(tokens * sizeof(float));
+    r->loss_big = malloc(tokens * sizeof(float));
+    if (!r->loss_small || !r->loss_big)
+        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for per-token losses");
+    for (int k = 0; k <= layers; k++) {
+        if (!r->searched[k])
+            continue;
+        r->loss_oracle[k] = malloc(tokens * sizeof(float));
+        r->oracle_big_mask[k] = calloc(tokens, sizeof(uint32_t));
+        if (!r->loss_oracle[k] || !r->oracle_big_mask[k])
+            return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for per-token losses");
+        for (size_t t = 0; t < tokens; t++)
+            r->loss_oracle[k][t] = INFINITY;
+    }
+    return DUO_OK;
+}
+
+/* Per-token losses with every layer on one route. */
+static duo_status uniform_losses(duo_model *m, duo_activations *a, duo_route route, float *out)
+{
+    for (int l = 0; l < m->config.n_layers; l++)
+        DUO_TRY(duo_model_set_layer_route(m, a, l, route));
+    float mean;
+    return duo_model_forward(m, a, &mean, out);
+}
+
+static duo_status run_batches(duo_model *m, duo_activations *a, const int32_t *windows,
+                              size_t n_windows, size_t ctx, size_t batch, accumulator *acc)
+{
+    duo_oracle_result *r = acc->r;
+    size_t N = batch * ctx, L = (size_t)m->config.n_layers;
+    int32_t *tokens = calloc(N, sizeof *tokens), *targets = calloc(N, sizeof *targets);
+    uint8_t *routes = calloc(L * N, 1);
+    float *losses = malloc(N * sizeof *losses);
+    duo_status st = tokens && targets && routes && losses
+                        ? DUO_OK
+                        : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for oracle batches");
+    for (size_t w0 = 0; w0 < n_windows && st == DUO_OK; w0 += batch) {
+        size_t used = n_windows - w0 < batch ? n_windows - w0 : batch;
+        for (size_t b = 0; b < batch; b++)
+            for (size_t t = 0; t < ctx; t++) {
+                /* Pad a last short batch with copies of its first window, masked. */
+                const int32_t *w = windows + (w0 + (b < used ? b : 0)) * (ctx + 1);
+                tokens[b * ctx + t] = w[t];
+                targets[b * ctx + t] = b < used ? w[t + 1] : -1;
+            }
+        acc->base = w0 * ctx;
+        acc->n = used * ctx;
+        if ((st = duo_model_set_batch(m, a, tokens, targets, routes)) != DUO_OK ||
+            (st = uniform_losses(m, a, DUO_ROUTE_SMALL, losses)) != DUO_OK)
+            break;
+        memcpy(r->loss_small + acc->base, losses, acc->n * sizeof *losses);
+        if ((st = uniform_losses(m, a, DUO_ROUTE_BIG, losses)) != DUO_OK)
+            break;
+        memcpy(r->loss_big + acc->base, losses, acc->n * sizeof *losses);
+        st = duo_search_patterns(m, a, acc->o->alphabet, r->searched, acc->o->share_prefixes,
+                                 accumulate, acc, &r->counts);
+    }
+    free(tokens);
+    free(targets);
+    free(routes);
+    free(losses);
+    return st;
+}
+
+duo_status duo_oracle_run(duo_model *m, const int32_t *windows, size_t n_windows, size_t ctx,
+                          size_t batch, const duo_oracle_options *options, duo_oracle_result *out)
+{
+    memset(out, 0, sizeof *out);
+    int L = m->config.n_layers;
+    if (L > DUO_ORACLE_MAX_LAYERS)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT,
+                        "the oracle searches models of at most %d layers; this one has %d",
+                        DUO_ORACLE_MAX_LAYERS, L);
+    if (n_windows == 0 || batch == 0)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "the oracle needs at least one window");
+    out->layers = L;
+    out->tokens = n_windows * ctx;
+    uint64_t per_batch = 0;
+    for (int k = 0; k <= L; k++) {
+        out->searched[k] = options->budgets[k];
+        if (out->searched[k])
+            per_batch += duo_pattern_count(options->alphabet, L, k);
+    }
+    if (per_batch == 0)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "no budget between 0 and %d was asked for", L);
+    size_t n_patterns = 1;
+    for (int l = 0; l < L; l++)
+        n_patterns *= 3;
+    accumulator acc = {.r = out, .o = options, .layers = L, .ctx = ctx,
+                       .total = per_batch * ((n_windows + batch - 1) / batch)};
+    acc.pattern_sum = calloc(n_patterns, sizeof *acc.pattern_sum);
+    acc.pattern_seen = calloc(n_patterns, sizeof *acc.pattern_seen);
+    duo_activations *a = NULL;
+    duo_status st = acc.pattern_sum && acc.pattern_seen
+                        ? allocate_result(out, out->tokens, L)
+                        : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the oracle");
+    if (st == DUO_OK)
+        st = duo_activations_create(m, batch, ctx, false, &a);
+    if (st == DUO_OK)
+        st = run_batches(m, a, windows, n_windows, ctx, batch, &acc);
+    if (st == DUO_OK) {
+        double small = 0, big = 0;
+        for (size_t t = 0; t < out->tokens; t++) {
+            small += out->loss_small[t];
+            big += out->loss_big[t];
+        }
+        out->all_small = small / (double)out->tokens;
+        out->all_big = big / (double)out->tokens;
+        summarise(&acc, n_patterns);
+    }
+    duo_activations_destroy(a);
+    free(acc.pattern_sum);
+    free(acc.pattern_seen);
+    if (st != DUO_OK)
+        duo_oracle_result_free(out);
+    return st;
+}
+
+void duo_oracle_result_free(duo_oracle_result *r)
+{
+    free(r->loss_small);
+    free(r->loss_big);
+    r->loss_small = r->loss_big = NULL;
+    for (int k = 0; k <= DUO_MAX_LAYERS; k++) {
+        free(r->loss_oracle[k]);
+        free(r->oracle_big_mask[k]);
+        r->loss_oracle[k] = NULL;
+        r->oracle_big_mask[k] = NULL;
+    }
+}

@@ -1,0 +1,475 @@
+/* The stage-1 training run: data, routes, steps, validation, checkpoints,
+ * resume (see train.h). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "duocl/schedule.h"
+#include "duocl/tokenizer.h"
+#include "base/error.h"
+#include "base/fileio.h"
+#include "model/model_io.h"
+#include "train.h"
+
+enum { PATH_CAP = 4096 };
+
+const char *duo_train_eval_mode_name(duo_train_eval_mode mode)
+{
+    static const char *const names[] = {"big", "random", "small"};
+    return mode >= 0 && mode < DUO_TRAIN_EVAL_MODES ? names[mode] : "?";
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat info;
+    return stat(path, &info) == 0;
+}
+
+static duo_status join(char *buf, const char *dir, const char *name)
+{
+    if (snprintf(buf, PATH_CAP, "%s/%s", dir, name) >= PATH_CAP)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "path '%s/%s' is too long", dir, name);
+    return DUO_OK;
+}
+
+/* ---- comparing configs (resume) ---- */
+
+static void describe(const cJSON *item, char *buf, size_t size)
+{
+    if (!item) {
+        snprintf(buf, size, "absent");
+        return;
+    }
+    char *text = cJSON_PrintUnformatted(item);
+    snprintf(buf, size, "%s", text ? text : "?");
+    free(text);
+}
+
+/* Depth first in the checkpoint's key order, then keys only `now` has. */
+static bool first_difference(const cJSON *a, const cJSON *b, const char *prefix, char *key,
+                             size_t key_size, char *detail, size_t detail_size)
+{
+    if (cJSON_IsObject(a) && cJSON_IsObject(b)) {
+        for (int pass = 0; pass < 2; pass++) {
+            const cJSON *from = pass == 0 ? a : b, *other = pass == 0 ? b : a;
+            for (const cJSON *item = from->child; item; item = item->next) {
+                char path[256];
+                snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", item->string);
+                if (strcmp(path, "train.steps") == 0)
+                    continue;
+                const cJSON *peer = cJSON_GetObjectItemCaseSensitive(other, item->string);
+                if (pass == 1 && peer)
+                    continue; /* compared in the first pass */
+                const cJSON *ck = pass == 0 ? item : peer, *cur = pass == 0 ? peer : item;
+                if (first_difference(ck, cur, path, key, key_size, detail, detail_size))
+                    return true;
+            }
+        }
+        return false;
+    }
+    bool same = a && b && cJSON_Compare(a, b, true);
+    if (a && b && cJSON_IsNumber(a) && cJSON_IsNumber(b))
+        same = a->valuedouble == b->valuedouble;
+    if (same)
+        return false;
+    char va[256], vb[256];
+    describe(a, va, sizeof va);
+    describe(b, vb, sizeof vb);
+    snprintf(key, key_size, "%s", prefix);
+    snprintf(detail, detail_size, "%s in the checkpoint, %s now", va, vb);
+    return true;
+}
+
+duo_status duo_config_first_difference(const duo_config *checkpoint, const duo_config *now,
+                                       char *key, size_t key_size, char *detail, size_t detail_size)
+{
+    key[0] = detail[0] = '\0';
+    char *ja, *jb;
+    DUO_TRY(duo_config_to_json(checkpoint, &ja));
+    duo_status st = duo_config_to_json(now, &jb);
+    if (st != DUO_OK) {
+        free(ja);
+        return st;
+    }
+    cJSON *a = cJSON_Parse(ja), *b = cJSON_Parse(jb);
+    free(ja);
+    free(jb);
+    if (!a || !b)
+        st = duo_fail(DUO_ERR_INTERNAL, "a resolved config did not parse back as JSON");
+    else
+        first_difference(a, b, "", key, key_size, detail, detail_size);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    return st;
+}
+
+/* ---- the log ---- */
+
+/* Keeps the complete records of steps <= step (a crash may have left later
+ * ones, or half a line), atomically; returns the last kept elapsed_s. */
+static duo_status trim_log(const char *path, long step, double *elapsed)
+{
+    *elapsed = 0.0;
+    FILE *in = fopen(path, "rb");
+    if (!in)
+        return DUO_OK; /* no log yet: nothing to keep */
+    char tmp[PATH_CAP + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *out = fopen(tmp, "wb");
+    if (!out) {
+        fclose(in);
+        return duo_fail(DUO_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, in)) > 0) {
+        if (line[n - 1] != '\n')
+            break; /* cut short by the crash */
+        cJSON *record = cJSON_Parse(line);
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(record, "step");
+        bool keep = cJSON_IsNumber(s) && s->valuedouble <= (double)step;
+        if (keep) {
+            fputs(line, out);
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(record, "elapsed_s");
+            if (cJSON_IsNumber(e))
+                *elapsed = e->valuedouble;
+        }
+        cJSON_Delete(record);
+    }
+    free(line);
+    fclose(in);
+    if (fclose(out) != 0 || rename(tmp, path) != 0) {
+        remove(tmp);
+        return duo_fail(DUO_ERR_IO, "cannot rewrite '%s': %s", path, strerror(errno));
+    }
+    return DUO_OK;
+}
+
+static duo_status log_flush(FILE *log, const char *path)
+{
+    if (fflush(log) != 0 || ferror(log))
+        return duo_fail(DUO_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    return DUO_OK;
+}
+
+/* ---- the run ---- */
+
+typedef struct run {
+    duo_runtime *rt;
+    const duo_config *config;
+    const duo_train_options *options;
+    char *config_json;
+    char log_path[PATH_CAP], latest[PATH_CAP], final_path[PATH_CAP];
+    FILE *log;
+    duo_tokenizer *tok;
+    duo_loader *loader;
+    duo_eval_data *eval_data;
+    duo_model *model;
+    duo_activations *train_acts, *eval_acts;
+    duo_optimizer opt;
+    bool have_opt;
+    duo_route_thresholds thresholds;
+    duo_eval_routing routing[DUO_TRAIN_EVAL_MODES];
+    long start_step, saved_step; /* saved_step: -1 if no checkpoint of this run exists */
+    double elapsed_offset, t0;
+    double first_seconds, train_seconds; /* this process's first step; the others */
+    long trained_steps;                  /* by this process, after the first */
+    duo_train_eval eval;
+} run;
+
+static void emit(run *r, duo_train_event *e)
+{
+    e->steps = r->config->train.steps;
+    e->resumed = r->options->resume;
+    e->n_params = r->model ? r->model->n_params : 0;
+    e->elapsed_s = r->elapsed_offset + (now_s() - r->t0);
+    /* The first step of a process compiles the kernels: leave it out when
+     * there are others. */
+    double tokens = (double)r->config->train.batch * r->config->model.ctx;
+    if (r->train_seconds > 0)
+        e->train_tokens_per_s = (double)r->trained_steps * tokens / r->train_seconds;
+    else
+        e->train_tokens_per_s = r->first_seconds > 0 ? tokens / r->first_seconds : 0.0;
+    if (r->options->callback)
+        r->options->callback(e, r->options->user);
+}
+
+static duo_status check_shards(const duo_config *c)
+{
+    for (int d = 0; d < c->train.n_domains; d++) {
+        if (c->train.domains[d].weight == 0)
+            continue;
+        char path[PATH_CAP];
+        DUO_TRY(duo_shard_filename(c->data.shards, c->train.domains[d].name, "train", path,
+                                   sizeof path));
+        if (!file_exists(path))
+            return duo_fail(DUO_ERR_IO, "training shard '%s' not found (data.shards is '%s'; make "
+                            "the shards with 'duocl prepare')", path, c->data.shards);
+    }
+    return DUO_OK;
+}
+
+static duo_status open_tokenizer(const duo_config *c, duo_tokenizer **out)
+{
+    if (strcmp(c->data.tokenizer, "byte") == 0)
+        DUO_TRY(duo_tokenizer_byte_level(out));
+    else
+        DUO_TRY(duo_tokenizer_load(c->data.tokenizer, out));
+    if (duo_tokenizer_vocab_size(*out) != c->model.vocab)
+        return duo_fail(DUO_ERR_CONFIG, "model.vocab is %d but the tokenizer '%s' has %d ids",
+                        c->model.vocab, c->data.tokenizer, duo_tokenizer_vocab_size(*out));
+    return DUO_OK;
+}
+
+/* Opens the checkpoint to resume, checks its config and loads it. */
+static duo_status resume_from(run *r, duo_train_state *state)
+{
+    if (!file_exists(r->latest))
+        return duo_fail(DUO_ERR_IO, "cannot resume: '%s' does not exist (start without --resume)",
+                        r->latest);
+    duo_checkpoint *ck;
+    DUO_TRY(duo_checkpoint_open(r->latest, &ck));
+    char source[PATH_CAP + 32], key[256], detail[600];
+    snprintf(source, sizeof source, "%s (config block)", r->latest);
+    duo_config stored;
+    duo_status st = duo_config_parse(duo_checkpoint_config_json(ck), source, &stored);
+    if (st == DUO_OK)
+        st = duo_config_first_difference(&stored, r->config, key, sizeof key, detail, sizeof detail);
+    if (st == DUO_OK && key[0])
+        st = duo_fail(DUO_ERR_CONFIG, "cannot resume '%s': %s differs (%s); only train.steps may "
+                      "change when resuming", r->latest, key, detail);
+    if (st == DUO_OK)
+        st = duo_model_load(r->model, ck, state);
+    duo_checkpoint_close(ck);
+    DUO_TRY(st);
+    if ((long)state->step >= r->config->train.steps)
+        return duo_fail(DUO_ERR_CONFIG, "'%s' has already done %llu steps and train.steps is %d: "
+                        "nothing to resume (raise train.steps to train longer)", r->latest,
+                        (unsigned long long)state->step, r->config->train.steps);
+    return DUO_OK;
+}
+
+static duo_status setup(run *r)
+{
+    const duo_config *c = r->config;
+    const char *dir = r->options->run_dir;
+    char ckdir[PATH_CAP], path[PATH_CAP];
+    DUO_TRY(join(ckdir, dir, "checkpoints"));
+    DUO_TRY(join(r->log_path, dir, "log.jsonl"));
+    DUO_TRY(join(r->latest, ckdir, "latest.ckpt"));
+    DUO_TRY(join(r->final_path, ckdir, "final.ckpt"));
+    if (!r->options->resume && file_exists(r->latest))
+        return duo_fail(DUO_ERR_IO, "'%s' already holds a run (%s): pass --resume to continue it, "
+                        "or choose another run folder", dir, r->latest);
+
+    /* Everything that can be checked cheaply comes before the device work. */
+    DUO_TRY(check_shards(c));
+    DUO_TRY(open_tokenizer(c, &r->tok));
+    DUO_TRY(duo_eval_data_open(c->data.shards, &c->train, (uint32_t)c->model.vocab, c->model.ctx,
+                               (size_t)c->train.eval_tokens, r->tok, &r->eval_data));
+    const char *names[DUO_CONFIG_MAX_DOMAINS];
+    double weights[DUO_CONFIG_MAX_DOMAINS];
+    for (int d = 0; d < c->train.n_domains; d++) {
+        names[d] = c->train.domains[d].name;
+        weights[d] = c->train.domains[d].weight;
+        r->eval.domain[d] = c->train.domains[d].name;
+    }
+    r->eval.n_domains = c->train.n_domains;
+    DUO_TRY(duo_loader_create(c->data.shards, names, weights, c->train.n_domains,
+                              (uint32_t)c->model.vocab, c->model.ctx, c->train.seed, &r->loader));
+    DUO_TRY(duo_route_thresholds_make(c->train.p_big, c->train.p_small, c->train.p_skip,
+                                      &r->thresholds));
+    r->routing[DUO_TRAIN_EVAL_BIG] = duo_eval_routing_uniform(DUO_ROUTE_BIG);
+    r->routing[DUO_TRAIN_EVAL_SMALL] = duo_eval_routing_uniform(DUO_ROUTE_SMALL);
+    DUO_TRY(duo_eval_routing_random(c->train.p_big, c->train.p_small, c->train.p_skip,
+                                    DUO_EVAL_ROUTE_SEED, &r->routing[DUO_TRAIN_EVAL_RANDOM]));
+    DUO_TRY(duo_config_to_json(c, &r->config_json));
+
+    DUO_TRY(duo_model_create(r->rt, &c->model, &r->model));
+    DUO_TRY(duo_optimizer_create(r->model, &r->opt));
+    r->have_opt = true;
+    size_t B = (size_t)c->train.batch, T = (size_t)c->model.ctx;
+    DUO_TRY(duo_activations_create(r->model, B, T, true, &r->train_acts));
+    DUO_TRY(duo_activations_create(r->model, B, T, false, &r->eval_acts));
+
+    r->saved_step = -1;
+    if (r->options->resume) {
+        duo_train_state state;
+        DUO_TRY(resume_from(r, &state));
+        r->start_step = r->saved_step = (long)state.step;
+        duo_loader_state ls = {state.loader_seed, state.loader_next};
+        duo_loader_set_state(r->loader, &ls);
+        DUO_TRY(trim_log(r->log_path, r->start_step, &r->elapsed_offset));
+    } else {
+        DUO_TRY(duo_model_init(r->model, c->train.seed));
+    }
+    DUO_TRY(duo_make_directories(ckdir));
+    DUO_TRY(join(path, dir, "config.json"));
+    DUO_TRY(duo_config_save(c, path));
+    r->log = fopen(r->log_path, r->options->resume ? "ab" : "wb");
+    if (!r->log)
+        return duo_fail(DUO_ERR_IO, "cannot write '%s': %s", r->log_path, strerror(errno));
+    return DUO_OK;
+}
+
+static duo_status save(run *r, long step, const char *path)
+{
+    duo_loader_state ls;
+    duo_loader_get_state(r->loader, &ls);
+    duo_train_state state = {(uint64_t)step, ls.seed, ls.next_window};
+    DUO_TRY(duo_model_save(r->model, path, r->config_json, &state));
+    if (strcmp(path, r->latest) == 0)
+        r->saved_step = step;
+    duo_train_event e = {.kind = DUO_TRAIN_EVENT_CHECKPOINT, .step = step, .path = path};
+    emit(r, &e);
+    return DUO_OK;
+}
+
+static duo_status validate(run *r, long step)
+{
+    r->eval.step = step;
+    for (int mode = 0; mode < DUO_TRAIN_EVAL_MODES; mode++)
+        DUO_TRY(duo_evaluate(r->model, r->eval_acts, r->eval_data, &r->routing[mode],
+                             r->eval.result[mode]));
+    double elapsed = r->elapsed_offset + (now_s() - r->t0);
+    for (int d = 0; d < r->eval.n_domains; d++)
+        for (int mode = 0; mode < DUO_TRAIN_EVAL_MODES; mode++) {
+            const duo_eval_result *x = &r->eval.result[mode][d];
+            fprintf(r->log, "{\"type\":\"eval\",\"step\":%ld,\"domain\":\"%s\",\"routes\":\"%s\","
+                    "\"loss\":%.9g,\"bits_per_byte\":%.9g,\"tokens\":%llu,\"bytes\":%llu,"
+                    "\"budget\":%.9g,\"elapsed_s\":%.3f}\n",
+                    step, r->eval.domain[d], duo_train_eval_mode_name(mode), x->loss,
+                    x->bits_per_byte, (unsigned long long)x->targets, (unsigned long long)x->bytes,
+                    x->budget, elapsed);
+        }
+    DUO_TRY(log_flush(r->log, r->log_path));
+    duo_train_event e = {.kind = DUO_TRAIN_EVENT_EVAL, .step = step, .eval = &r->eval};
+    emit(r, &e);
+    return DUO_OK;
+}
+
+/* A diverged step: say which step in this file's numbering (duo_train_step's
+ * message counts from 0) and which checkpoint is the last good one. */
+static duo_status step_failed(run *r, duo_status st, long done)
+{
+    if (st != DUO_ERR_NUMERIC)
+        return st;
+    char message[2048];
+    snprintf(message, sizeof message, "%s", duo_last_error());
+    if (r->saved_step >= 0)
+        return duo_fail(st, "training stopped at step %ld of %d (%s; that index counts from 0); "
+                        "nothing was saved: the last good checkpoint is %s (step %ld)", done,
+                        r->config->train.steps, message, r->latest, r->saved_step);
+    return duo_fail(st, "training stopped at step %ld of %d (%s; that index counts from 0), "
+                    "before any checkpoint was written", done, r->config->train.steps, message);
+}
+
+static duo_status train_loop(run *r)
+{
+    const duo_train_config *tc = &r->config->train;
+    size_t B = (size_t)tc->batch, T = (size_t)r->config->model.ctx, N = B * T;
+    int32_t *windows = malloc(B * (T + 1) * sizeof *windows);
+    int32_t *inputs = malloc(N * sizeof *inputs), *targets = malloc(N * sizeof *targets);
+    duo_status st = DUO_OK;
+    if (!windows || !inputs || !targets)
+        st = duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the batch");
+    for (long s = r->start_step; s < tc->steps && st == DUO_OK; s++) {
+        long done = s + 1;
+        double t_start = now_s();
+        st = duo_loader_next(r->loader, (int)B, windows, NULL);
+        for (size_t b = 0; b < B && st == DUO_OK; b++) {
+            memcpy(inputs + b * T, windows + b * (T + 1), T * sizeof *inputs);
+            memcpy(targets + b * T, windows + b * (T + 1) + 1, T * sizeof *targets);
+        }
+        if (st == DUO_OK)
+            st = duo_model_set_batch_random_routes(r->model, r->train_acts, inputs, targets,
+                                                   &r->thresholds, tc->seed, (uint64_t)s);
+        duo_step_result result;
+        if (st == DUO_OK)
+            st = duo_train_step(r->model, r->train_acts, &r->opt, tc, s, &result);
+        if (st != DUO_OK) {
+            st = step_failed(r, st, done);
+            break;
+        }
+        double dt = now_s() - t_start;
+        if (s == r->start_step) {
+            r->first_seconds = dt;
+        } else {
+            r->train_seconds += dt;
+            r->trained_steps++;
+        }
+        double tps = dt > 0 ? (double)N / dt : 0.0;
+        double elapsed = r->elapsed_offset + (now_s() - r->t0);
+        fprintf(r->log, "{\"type\":\"train\",\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,"
+                "\"grad_norm\":%.9g,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f}\n",
+                done, (double)result.loss, result.lr, (double)result.grad_norm, tps, elapsed);
+        st = log_flush(r->log, r->log_path);
+        duo_train_event e = {.kind = DUO_TRAIN_EVENT_STEP, .step = done, .result = result,
+                             .tokens_per_s = tps};
+        emit(r, &e);
+        bool last = done == tc->steps;
+        if (st == DUO_OK && (last || (tc->eval_every > 0 && done % tc->eval_every == 0)))
+            st = validate(r, done);
+        if (st == DUO_OK && (last || (tc->ckpt_every > 0 && done % tc->ckpt_every == 0)))
+            st = save(r, done, r->latest);
+        if (st == DUO_OK && last)
+            st = save(r, done, r->final_path);
+        if (st == DUO_OK && !last && r->options->stop && *r->options->stop) {
+            if (r->saved_step != done)
+                st = save(r, done, r->latest);
+            if (st == DUO_OK)
+                st = duo_fail(DUO_ERR_INTERRUPTED, "interrupted after step %ld of %d; checkpoint "
+                              "%s written (continue with --resume)", done, tc->steps, r->latest);
+        }
+    }
+    free(windows);
+    free(inputs);
+    free(targets);
+    return st;
+}
+
+duo_status duo_train(duo_runtime *rt, const duo_config *config, const duo_train_options *options)
+{
+    if (!options || !options->run_dir || !*options->run_dir)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "duo_train needs a run folder");
+    DUO_TRY(duo_config_validate(config, "the training config"));
+    run r = {.rt = rt, .config = config, .options = options, .t0 = now_s()};
+    duo_status st = setup(&r);
+    if (st == DUO_OK) {
+        duo_train_event e = {.kind = DUO_TRAIN_EVENT_START, .step = r.start_step};
+        emit(&r, &e);
+        st = train_loop(&r);
+    }
+    if (st == DUO_OK) {
+        duo_train_event e = {.kind = DUO_TRAIN_EVENT_DONE, .step = config->train.steps,
+                             .eval = &r.eval};
+        emit(&r, &e);
+    }
+    if (r.log && fclose(r.log) != 0 && st == DUO_OK)
+        st = duo_fail(DUO_ERR_IO, "cannot write '%s': %s", r.log_path, strerror(errno));
+    duo_activations_destroy(r.train_acts);
+    duo_activations_destroy(r.eval_acts);
+    if (r.have_opt)
+        duo_optimizer_destroy(&r.opt);
+    duo_model_destroy(r.model);
+    duo_eval_data_free(r.eval_data);
+    duo_loader_destroy(r.loader);
+    duo_tokenizer_destroy(r.tok);
+    free(r.config_json);
+    return st;
+}
