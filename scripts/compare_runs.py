@@ -9,7 +9,7 @@ a, b = sys.argv[1].rstrip('/'), sys.argv[2].rstrip('/')
 def strip(x, run):
     """Drops timing fields and spells the run folder as RUN."""
     if isinstance(x, dict):
-        return {k: strip(v, run) for k, v in x.items() if k not in TIMING}
+        return {k.replace(run, "RUN"): strip(v, run) for k, v in x.items() if k not in TIMING}
     if isinstance(x, list):
         return [strip(v, run) for v in x]
     if isinstance(x, str):
