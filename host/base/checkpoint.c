@@ -13,24 +13,12 @@
 
 #include "duocl/checkpoint.h"
 #include "error.h"
+#include "hash.h"
 
 static const char MAGIC[8] = {'D', 'U', 'O', 'C', 'L', 'C', 'K', 'P'};
 static const char END_MAGIC[8] = {'D', 'U', 'O', 'C', 'L', 'E', 'N', 'D'};
 static const char TENSOR_TAG[4] = {'T', 'N', 'S', 'R'};
 enum { HEADER_BYTES = 16, TRAILER_BYTES = 32 };
-
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
 
 static bool host_is_little_endian(void)
 {
@@ -139,7 +127,7 @@ static duo_status emit(duo_checkpoint_writer *w, const void *data, size_t n)
         w->broken = true;
         return duo_fail(DUO_ERR_IO, "%s: write failed: %s", w->tmp_path, strerror(errno));
     }
-    w->hash = fnv1a(w->hash, data, n);
+    w->hash = duo_fnv1a(w->hash, data, n);
     w->offset += n;
     return DUO_OK;
 }
@@ -197,7 +185,7 @@ duo_status duo_checkpoint_writer_open(const char *path, const char *config_json,
         writer_free(w);
         return st;
     }
-    w->hash = FNV_OFFSET;
+    w->hash = DUO_FNV_OFFSET;
 
     unsigned char header[HEADER_BYTES + 8];
     memcpy(header, MAGIC, 8);
@@ -464,7 +452,7 @@ static duo_status verify_envelope(const duo_checkpoint *ck)
                         path, recorded_size > ck->size ? "truncated" : "wrong size", ck->size,
                         (unsigned long long)recorded_size);
     uint64_t stored = get_u64(trailer + 24);
-    uint64_t computed = fnv1a(FNV_OFFSET, b, ck->size - 8);
+    uint64_t computed = duo_fnv1a(DUO_FNV_OFFSET, b, ck->size - 8);
     if (stored != computed)
         return duo_fail(DUO_ERR_FORMAT, "%s: checksum mismatch (stored %016llx, computed %016llx): "
                         "the file is corrupted",

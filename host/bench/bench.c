@@ -12,14 +12,9 @@
 #include <cjson/cJSON.h>
 
 #include "bench.h"
+#include "base/clock.h"
 #include "base/fileio.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "base/json_file.h"
 
 /* CPU seconds of this process (every thread, PoCL's workers included). */
 static double cpu_seconds(void)
@@ -115,7 +110,7 @@ duo_status duo_trace_begin(duo_trace *t, const char *name, const char *category)
     if (t->events)
         DUO_CL(clEnqueueMarkerWithWaitList(t->rt->queue, 0, NULL, &t->open), "trace marker");
     else
-        t->open_host = now_seconds();
+        t->open_host = duo_now_seconds();
     return DUO_OK;
 }
 
@@ -149,7 +144,7 @@ duo_status duo_trace_end(duo_trace *t)
     } else {
         DUO_TRY(duo_runtime_finish(t->rt));
         start_us = t->open_host * 1e6;
-        end_us = now_seconds() * 1e6;
+        end_us = duo_now_seconds() * 1e6;
     }
     if (t->count == t->capacity) {
         int grown = t->capacity ? 2 * t->capacity : 256;
@@ -193,14 +188,8 @@ duo_status duo_trace_write_chrome(const duo_trace *t, const char *path)
     cJSON_AddStringToObject(root, "displayTimeUnit", "ms");
     cJSON_AddStringToObject(root, "otherData", t->events ? "device times from OpenCL marker events"
                                                          : "host times around a queue finish");
-    char *text = cJSON_PrintUnformatted(root);
+    duo_status st = duo_write_json_file(path, "Chrome trace", root, true);
     cJSON_Delete(root);
-    if (!text)
-        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory writing %s", path);
-    const void *parts[] = {text, "\n"};
-    size_t sizes[] = {strlen(text), 1};
-    duo_status st = duo_write_file_atomic(path, "Chrome trace", parts, sizes, 2);
-    free(text);
     return st;
 }
 
@@ -212,7 +201,7 @@ static duo_status run_once(duo_runtime *rt, duo_bench_case *c, duo_trace *trace,
     double cpu0 = cpu_seconds();
     if (trace)
         DUO_TRY(duo_trace_begin(trace, c->name, c->section));
-    double t0 = now_seconds();
+    double t0 = duo_now_seconds();
     duo_status st = c->run(c->context, c->arg);
     /* The closing marker goes in right behind the work, before the finish,
      * so its timestamp is not pushed back by the host's wait. */
@@ -220,7 +209,7 @@ static duo_status run_once(duo_runtime *rt, duo_bench_case *c, duo_trace *trace,
         st = duo_trace_end(trace);
     if (st == DUO_OK)
         st = duo_runtime_finish(rt);
-    *host = now_seconds() - t0;
+    *host = duo_now_seconds() - t0;
     *cpu = cpu_seconds() - cpu0;
     if (st != DUO_OK)
         return duo_fail_context(st, "benchmark case %s/%s", c->section, c->name);

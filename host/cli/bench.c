@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "bench/bench.h"
 #include "bench_cli.h"
 #include "commands.h"
@@ -76,15 +77,15 @@ static duo_status check_sections(const char *only)
  * projection shape (CLBlast compiles its GEMM kernels on first use). */
 static int startup_probe(const char *device)
 {
-    double t0 = cli_now();
+    double t0 = duo_now_seconds();
     duo_runtime_options ro = {.device = device};
     duo_runtime *rt;
     duo_status st = duo_runtime_create(&ro, &rt);
     if (st != DUO_OK)
         return cli_report(st);
-    double t1 = cli_now();
+    double t1 = duo_now_seconds();
     st = duo_runtime_compile_all(rt);
-    double t2 = cli_now();
+    double t2 = duo_now_seconds();
     cl_mem a = NULL, b = NULL, c = NULL;
     size_t m = 4096, n = 256, k = 256;
     if (st == DUO_OK)
@@ -102,7 +103,7 @@ static int startup_probe(const char *device)
                       0.0f, (duo_matrix){c, 0, n, false});
     if (st == DUO_OK)
         st = duo_runtime_finish(rt);
-    double t3 = cli_now();
+    double t3 = duo_now_seconds();
     duo_buffer_release(&a);
     duo_buffer_release(&b);
     duo_buffer_release(&c);
@@ -156,7 +157,7 @@ static duo_status run_probe(const char *device, const char *cache_dir, probe_res
     posix_spawn_file_actions_addclose(&actions, fds[0]);
     pid_t pid;
     fflush(NULL);
-    double t0 = cli_now();
+    double t0 = duo_now_seconds();
     int err = posix_spawn(&pid, exe, &actions, NULL, argv, env);
     posix_spawn_file_actions_destroy(&actions);
     free(env);
@@ -174,7 +175,7 @@ static duo_status run_probe(const char *device, const char *cache_dir, probe_res
     close(fds[0]);
     int status = 0;
     waitpid(pid, &status, 0);
-    out->wall = cli_now() - t0;
+    out->wall = duo_now_seconds() - t0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
         sscanf(text, "{\"runtime_s\": %lf, \"kernels_s\": %lf, \"gemm_s\": %lf}", &out->runtime,
                &out->kernels, &out->gemm) != 3)

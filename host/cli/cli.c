@@ -160,9 +160,4 @@ const char *cli_device_selector(const cli_option *device_option)
     return env && *env ? env : NULL;
 }
 
-double cli_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+

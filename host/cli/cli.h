@@ -42,7 +42,4 @@ const char *cli_device_selector(const cli_option *device_option);
 /* The distance used for "did you mean" hints. */
 int cli_edit_distance(const char *a, const char *b);
 
-/* Seconds on a monotonic clock. */
-double cli_now(void);
-
 #endif

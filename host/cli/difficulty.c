@@ -15,6 +15,7 @@
 #include "duocl/config.h"
 #include "base/error.h"
 #include "base/fileio.h"
+#include "base/json_file.h"
 
 static const char HELP[] =
     "RUN is a run directory on which 'duocl oracle RUN' has been run: this reads its\n"
@@ -46,18 +47,6 @@ static bool parse_count(const char *text, long lo, long hi, long *out)
     return true;
 }
 
-/* The JSON document to path, atomically (temporary file + rename). */
-static duo_status write_json(const char *path, cJSON *root)
-{
-    char *text = cJSON_Print(root);
-    if (!text)
-        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory writing %s", path);
-    const void *parts[] = {text, "\n"};
-    size_t sizes[] = {strlen(text), 1};
-    duo_status st = duo_write_file_atomic(path, "result file", parts, sizes, 2);
-    free(text);
-    return st;
-}
 
 /* Rounded so the per-token arrays stay short in JSON; 1e-4 nats is far below
  * anything these analyses resolve. */
@@ -279,7 +268,7 @@ static duo_status difficulty(const char *run_dir, const char *out, int k, int sk
             snprintf(path, sizeof path, "%s", out);
         else
             snprintf(path, sizeof path, "%s/difficulty.json", run_dir);
-        st = write_json(path, root);
+        st = duo_write_json_file(path, "result file", root, false);
         fflush(stdout); /* the summary before the line on stderr */
         if (st == DUO_OK)
             fprintf(stderr, "wrote %s\n", path);

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/clock.h"
 #include "commands.h"
 #include "base/fileio.h"
 #include "study/router.h"
@@ -150,9 +151,9 @@ static int run_eval(int argc, char **argv)
         duo_eval_data one = *data;
         one.n_domains = 1;
         one.domain[0] = data->domain[d];
-        double t0 = cli_now();
+        double t0 = duo_now_seconds();
         st = duo_evaluate(run.model, a, &one, &routing, &results[d]);
-        seconds[d] = cli_now() - t0;
+        seconds[d] = duo_now_seconds() - t0;
     }
     if (st == DUO_OK) {
         char path[1200];

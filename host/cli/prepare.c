@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/clock.h"
 #include "commands.h"
 #include "corpus_io.h"
 #include "duocl/data.h"
@@ -34,7 +35,7 @@ static duo_status prepare_one(duo_tokenizer *tok, const char *corpora, const cha
     uint8_t *text;
     size_t size;
     DUO_TRY(corpus_read(corpora, domain, split, &text, &size));
-    double t0 = cli_now();
+    double t0 = duo_now_seconds();
     int32_t *ids;
     size_t count;
     duo_status st = duo_tokenizer_encode(tok, text, size, &ids, &count);
@@ -66,7 +67,7 @@ static duo_status prepare_one(duo_tokenizer *tok, const char *corpora, const cha
     *bytes_per_token = count ? (double)size / (double)count : 0.0;
     printf("%-10s %-6s %12zu %12zu %12.3f%s\n", domain, split, count, size, *bytes_per_token, verdict);
     fflush(stdout);
-    fprintf(stderr, "  %s (%.2f s)\n", path, cli_now() - t0);
+    fprintf(stderr, "  %s (%.2f s)\n", path, duo_now_seconds() - t0);
     return DUO_OK;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "commands.h"
 #include "duocl/data.h"
 #include "base/fileio.h"
@@ -213,7 +214,7 @@ static duo_status train(session *x, const settings *s, long first_step)
     duo_status st = windows && tokens && targets && routes
                         ? DUO_OK
                         : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for router batches");
-    double start = cli_now();
+    double start = duo_now_seconds();
     long step = first_step;
     for (; step < s->steps && st == DUO_OK && !interrupted; step++) {
         st = duo_loader_next(x->loader, B, windows, NULL);
@@ -237,7 +238,7 @@ static duo_status train(session *x, const settings *s, long first_step)
                 step + 1, (double)r.ce, (double)r.penalty, (double)r.big_fraction,
                 (double)s->budget / x->config.model.n_layers, h.beta, (double)r.grad_norm);
         fflush(x->log);
-        print_progress(s, x->config.model.n_layers, step, first_step, cli_now() - start, &r, h.beta);
+        print_progress(s, x->config.model.n_layers, step, first_step, duo_now_seconds() - start, &r, h.beta);
         if ((step + 1) % 50 == 0)
             st = save(x, s, step + 1, "latest.ckpt", true);
     }

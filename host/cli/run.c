@@ -8,8 +8,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/clock.h"
 #include "cli.h"
 #include "base/fileio.h"
+#include "base/json_file.h"
+#include "base/measures.h"
 #include "model/model_io.h"
 #include "run.h"
 
@@ -96,20 +99,12 @@ void cli_run_close(cli_run *run)
 
 duo_status cli_write_json(const char *path, void *cjson_document)
 {
-    char *text = cJSON_Print((cJSON *)cjson_document);
-    if (!text)
-        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory writing %s", path);
-    size_t n = strlen(text);
-    const void *parts[] = {text, "\n"};
-    size_t sizes[] = {n, 1};
-    duo_status st = duo_write_file_atomic(path, "result file", parts, sizes, 2);
-    free(text);
-    return st;
+    return duo_write_json_file(path, "result file", cjson_document, false);
 }
 
 double cli_bits_per_byte(double nats_per_token, uint64_t tokens, uint64_t bytes)
 {
-    return bytes ? nats_per_token * (double)tokens / log(2.0) / (double)bytes : NAN;
+    return duo_bits_per_byte(nats_per_token * (double)tokens, (double)bytes);
 }
 
 double cli_flop_fraction(const char *pattern, int ffn_big, int ffn_small)
@@ -123,7 +118,7 @@ double cli_flop_fraction(const char *pattern, int ffn_big, int ffn_small)
 
 void cli_progress_update(cli_progress *p, uint64_t done, uint64_t total)
 {
-    double now = cli_now();
+    double now = duo_now_seconds();
     if (p->start == 0)
         p->start = now;
     if (now - p->last < 0.25 && done < total)

@@ -2,6 +2,7 @@
  * every kernel compiled, with the start-up times that the caches change. */
 #include <stdio.h>
 
+#include "base/clock.h"
 #include "commands.h"
 #include "duocl/runtime.h"
 #include "duocl/selftest.h"
@@ -15,7 +16,7 @@ static int run_selftest(int argc, char **argv)
     if (code != CLI_OK)
         return code;
 
-    double t0 = cli_now();
+    double t0 = duo_now_seconds();
     duo_runtime_options ro = {.device = cli_device_selector(&options[0])};
     duo_runtime *rt;
     duo_status st = duo_runtime_create(&ro, &rt);
@@ -24,13 +25,13 @@ static int run_selftest(int argc, char **argv)
     const duo_device_info *d = duo_runtime_device(rt);
     fprintf(stderr, "device %d: %s [%s, profile %s], kernels %s\n", d->index, d->name, d->platform,
             duo_runtime_profile_name(rt), duo_runtime_kernel_source(rt));
-    double t1 = cli_now();
+    double t1 = duo_now_seconds();
     st = duo_runtime_compile_all(rt);
-    double t2 = cli_now();
+    double t2 = duo_now_seconds();
     duo_selftest_result r = {0};
     if (st == DUO_OK)
         st = duo_selftest_gemm(rt, &r);
-    double t3 = cli_now();
+    double t3 = duo_now_seconds();
     if (st == DUO_OK || st == DUO_ERR_NUMERIC) {
         printf("gemm: %d cases, %d failed, max error %.3e (tolerance %.1e, worst %s)\n", r.cases,
                r.failed, r.max_error, r.tolerance, r.worst_case);

@@ -12,10 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "commands.h"
 #include "duocl/config.h"
 #include "duocl/device.h"
 #include "base/fileio.h"
+#include "base/hash.h"
 #include "device/tuning.h"
 
 static const char HELP[] =
@@ -49,15 +51,6 @@ typedef struct study {
     int stage, stages;
     double start;
 } study;
-
-static uint64_t fnv(uint64_t h, const char *text)
-{
-    for (; *text; text++) {
-        h ^= (unsigned char)*text;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
 
 /* Runs a command in this process, as `duocl ARGV...`. */
 static int run_command(const cli_command *command, int argc, char **argv)
@@ -105,13 +98,13 @@ static int stage(study *s, const char *name, const char *what, uint64_t after, s
                  const void *arg, uint64_t *key_out)
 {
     s->stage++;
-    uint64_t key = fnv(fnv(fnv(after, name), what), s->config_json);
+    uint64_t key = duo_fnv1a_text(duo_fnv1a_text(duo_fnv1a_text(after, name), what), s->config_json);
     *key_out = key;
     if (stage_done(s, name, key)) {
         fprintf(stderr, "[%d/%d] %s: done before, skipped\n", s->stage, s->stages, name);
         return CLI_OK;
     }
-    double t0 = cli_now();
+    double t0 = duo_now_seconds();
     fprintf(stderr, "[%d/%d] %s: running (study time so far %.0f s)\n", s->stage, s->stages, name,
             t0 - s->start);
     int code = body(s, arg);
@@ -123,7 +116,7 @@ static int stage(study *s, const char *name, const char *what, uint64_t after, s
     duo_status st = mark_done(s, name, key);
     if (st != DUO_OK)
         return cli_report(st);
-    fprintf(stderr, "[%d/%d] %s: done in %.0f s\n", s->stage, s->stages, name, cli_now() - t0);
+    fprintf(stderr, "[%d/%d] %s: done in %.0f s\n", s->stage, s->stages, name, duo_now_seconds() - t0);
     return CLI_OK;
 }
 
@@ -346,7 +339,7 @@ static int run_study(int argc, char **argv)
                .oracle_tokens = o[ORACLE_TOKENS].value ? o[ORACLE_TOKENS].value : "4096",
                .router_steps = o[ROUTER_STEPS].value ? o[ROUTER_STEPS].value : "100",
                .router_batch = o[ROUTER_BATCH].value ? o[ROUTER_BATCH].value : "4",
-               .start = cli_now()};
+               .start = duo_now_seconds()};
     duo_status st = duo_config_load(config_path, &s.config);
     if (st == DUO_OK)
         st = duo_config_to_json(&s.config, &s.config_json);
@@ -379,9 +372,9 @@ static int run_study(int argc, char **argv)
      * oracle -> difficulty; everything -> report. */
     uint64_t tune = 0, data, train, eval, oracle, router, difficulty, report, all;
     if (tuning)
-        code = stage(&s, "tune", "", 0xcbf29ce484222325ULL, tune_stage, NULL, &tune);
+        code = stage(&s, "tune", "", DUO_FNV_OFFSET, tune_stage, NULL, &tune);
     if (code == CLI_OK)
-        code = stage(&s, "data", s.config.data.shards, 0xcbf29ce484222325ULL, data_stage, NULL,
+        code = stage(&s, "data", s.config.data.shards, DUO_FNV_OFFSET, data_stage, NULL,
                      &data);
     if (code == CLI_OK)
         code = stage(&s, "train", "", data, train_stage, NULL, &train);
@@ -396,14 +389,14 @@ static int run_study(int argc, char **argv)
         char what[64];
         snprintf(what, sizeof what, "%s/%s", s.router_steps, s.router_batch);
         code = stage(&s, name, what, train, router_stage, &budgets[i], &router);
-        all = fnv(all, name) ^ router;
+        all = duo_fnv1a_text(all, name) ^ router;
     }
     if (code == CLI_OK)
         code = stage(&s, "difficulty", "", oracle, difficulty_stage, NULL, &difficulty);
     if (code == CLI_OK)
         code = stage(&s, "report", "", all ^ difficulty, report_stage, NULL, &report);
     if (code == CLI_OK)
-        fprintf(stderr, "study finished in %.0f s: open %s/report.html\n", cli_now() - s.start,
+        fprintf(stderr, "study finished in %.0f s: open %s/report.html\n", duo_now_seconds() - s.start,
                 s.run_dir);
     free(s.config_json);
     return code;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "commands.h"
 #include "duocl/tokenizer.h"
 #include "corpus_io.h"
@@ -49,9 +50,9 @@ static duo_status eval_domains(duo_tokenizer *tok, const char *corpora, char **d
         DUO_TRY(corpus_read(corpora, domains[d], "val", &text, &size));
         int32_t *ids;
         size_t count;
-        double t0 = cli_now();
+        double t0 = duo_now_seconds();
         duo_status st = duo_tokenizer_encode(tok, text, size, &ids, &count);
-        double t1 = cli_now();
+        double t1 = duo_now_seconds();
         const char *verdict = "";
         if (st == DUO_OK && check_roundtrip) {
             uint8_t *back;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "platforms/environment.h"
 #include "base/fileio.h"
 #include "device/tuning.h"
@@ -66,7 +67,7 @@ static int run_child(char *const argv[], const char *dir, double seconds, bool q
         execv(argv[0], argv);
         _exit(127);
     }
-    double start = cli_now();
+    double start = duo_now_seconds();
     for (;;) {
         int status;
         pid_t r = waitpid(pid, &status, WNOHANG);
@@ -74,7 +75,7 @@ static int run_child(char *const argv[], const char *dir, double seconds, bool q
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (seconds > 0 && cli_now() - start > seconds) {
+        if (seconds > 0 && duo_now_seconds() - start > seconds) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             return -2;
@@ -246,13 +247,13 @@ static int run_tune(int argc, char **argv)
                    TUNERS[i].kernel, prog);
             continue;
         }
-        double budget = seconds * TUNERS[i].budget_share, t0 = cli_now();
+        double budget = seconds * TUNERS[i].budget_share, t0 = duo_now_seconds();
         printf("  %-13s running %s (up to %.0f s) ... ", TUNERS[i].kernel, TUNERS[i].program, budget);
         fflush(stdout);
         int rc = run_child(targv, dir, budget, false);
         duo_tuning_kernel best;
         bool found = collect(dir, TUNERS[i].kernel, &best);
-        printf("%.0f s, %s", cli_now() - t0,
+        printf("%.0f s, %s", duo_now_seconds() - t0,
                rc == -2 ? "stopped on time" : rc == 0 ? "finished" : "failed");
         if (found) {
             printf(", best %.3f ms\n", best.time_ms);

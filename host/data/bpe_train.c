@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "tokenizer_internal.h"
 
@@ -323,13 +324,6 @@ static duo_status apply_merge(trainer *t, uint32_t merged, int32_t left, int32_t
     return t->oom ? duo_fail(DUO_ERR_OUT_OF_MEMORY, "bpe training: out of memory") : DUO_OK;
 }
 
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static duo_status train(trainer *t, const uint8_t *text, size_t n, int n_merges, int32_t *merges,
                         duo_bpe_train_stats *stats)
 {
@@ -386,7 +380,7 @@ duo_status duo_tokenizer_train_bpe(const uint8_t *text, size_t n, int vocab_size
                         vocab_size);
     if (n >= UINT32_MAX)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "bpe training: a sample of %zu bytes is too large (< 4 GiB)", n);
-    double t0 = seconds_now();
+    double t0 = duo_now_seconds();
     int n_merges = vocab_size - DUO_TOKEN_FIRST_MERGE;
     int32_t *merges = malloc(sizeof(int32_t) * 2 * (size_t)n_merges);
     if (!merges)
@@ -399,6 +393,6 @@ duo_status duo_tokenizer_train_bpe(const uint8_t *text, size_t n, int vocab_size
         st = duo_tokenizer_from_merges(DUO_TOKENIZER_BPE, merges, stats->merges, out);
     free(merges);
     stats->sample_bytes = n;
-    stats->seconds = seconds_now() - t0;
+    stats->seconds = duo_now_seconds() - t0;
     return st;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "duocl/tokenizer.h"
+#include "base/hash.h"
 
 /* One cached chunk encoding: the chunk's bytes and its ids live in pools. */
 typedef struct chunk_cache_entry {
@@ -45,16 +46,5 @@ struct duo_tokenizer {
  * longer than DUO_BPE_MAX_CHUNK, no duplicate pair). Copies merges. */
 duo_status duo_tokenizer_from_merges(duo_tokenizer_kind kind, const int32_t *merges, int n_merges,
                                      duo_tokenizer **out);
-
-/* FNV-1a over bytes, continuing from h (start with DUO_FNV_OFFSET). */
-#define DUO_FNV_OFFSET 0xcbf29ce484222325ULL
-static inline uint64_t duo_fnv1a(uint64_t h, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
 
 #endif

@@ -11,6 +11,7 @@
 #include "platforms/environment.h"
 #include "embedded_kernels.h"
 #include "base/fileio.h"
+#include "base/hash.h"
 #include "runtime_internal.h"
 
 /* Reads kernels/`file` into a malloc'd NUL-terminated string. */
@@ -50,26 +51,16 @@ static duo_status load_source(duo_runtime *rt, const char *file, char **out, siz
     return DUO_OK;
 }
 
-static uint64_t fnv1a(uint64_t hash, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        hash ^= p[i];
-        hash *= 0x100000001b3ULL;
-    }
-    return hash;
-}
-
 /* The on-disk cache file for this device, driver, source and options. */
 static void binary_cache_path(duo_runtime *rt, const char *file, const char *source, size_t length,
                               char *out, size_t cap)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    h = fnv1a(h, rt->device.name, strlen(rt->device.name));
-    h = fnv1a(h, rt->device.driver, strlen(rt->device.driver));
-    h = fnv1a(h, rt->device.platform_version, strlen(rt->device.platform_version));
-    h = fnv1a(h, rt->build_options, strlen(rt->build_options));
-    h = fnv1a(h, source, length);
+    uint64_t h = DUO_FNV_OFFSET;
+    h = duo_fnv1a(h, rt->device.name, strlen(rt->device.name));
+    h = duo_fnv1a(h, rt->device.driver, strlen(rt->device.driver));
+    h = duo_fnv1a(h, rt->device.platform_version, strlen(rt->device.platform_version));
+    h = duo_fnv1a(h, rt->build_options, strlen(rt->build_options));
+    h = duo_fnv1a(h, source, length);
     char dir[1024];
     duo_cache_dir(dir, sizeof dir);
     snprintf(out, cap, "%s/programs/%.40s-%016llx.bin", dir, file, (unsigned long long)h);

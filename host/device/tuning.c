@@ -10,6 +10,7 @@
 
 #include "platforms/environment.h"
 #include "base/fileio.h"
+#include "base/json_file.h"
 #include "tuning.h"
 
 static const char FORMAT_NAME[] = "duocl-clblast-tuning";
@@ -174,10 +175,6 @@ duo_status duo_tuning_save(const char *path, const duo_tuning *t)
         for (int p = 0; p < k->count; p++)
             cJSON_AddNumberToObject(params, k->names[p], (double)k->values[p]);
     }
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!text)
-        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory writing %s", path);
     char dir[1024];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -185,10 +182,8 @@ duo_status duo_tuning_save(const char *path, const duo_tuning *t)
         *slash = '\0';
         duo_make_directories(dir);
     }
-    const void *parts[] = {text, "\n"};
-    size_t sizes[] = {strlen(text), 1};
-    duo_status st = duo_write_file_atomic(path, "tuning file", parts, sizes, 2);
-    free(text);
+    duo_status st = duo_write_json_file(path, "tuning file", root, false);
+    cJSON_Delete(root);
     return st;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/measures.h"
 #include "report.h"
 
 /* Colours for series that are not one of the fixed kinds (routers, domains). */
@@ -170,7 +171,7 @@ void rpt_section_training(rpt_run *run, rpt_plotter *p, rpt_buf *h)
         for (int v = 0; v < n_val; v++) {
             rb_printf(&s, "%ld", val[v].step);
             for (int m = 0; m < 3; m++)
-                datum(&s, val[v].bytes[m] > 0 ? val[v].nats[m] / log(2.0) / val[v].bytes[m] : NAN);
+                datum(&s, duo_bits_per_byte(val[v].nats[m], val[v].bytes[m]));
             rb_puts(&s, "\n");
         }
         rb_puts(&s, "EOD\nset xlabel 'step'\nset ylabel 'validation bits / byte'\nset key top right\n"

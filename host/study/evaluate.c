@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "base/error.h"
+#include "base/measures.h"
 #include "evaluate.h"
 #include "router.h"
 
@@ -239,7 +240,7 @@ static duo_status evaluate_domain(duo_model *m, duo_activations *a, const duo_ev
         return duo_fail(DUO_ERR_NUMERIC, "validation loss on '%s' is %g", dom->name, nats);
     r->nats = nats;
     r->loss = nats / (double)dom->targets;
-    r->bits_per_byte = nats / log(2.0) / (double)dom->bytes;
+    r->bits_per_byte = duo_bits_per_byte(nats, (double)dom->bytes);
     r->budget = (double)big / (double)dom->targets;
     r->skip = (double)skip / (double)dom->targets;
     return DUO_OK;

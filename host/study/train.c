@@ -13,6 +13,7 @@
 
 #include "duocl/schedule.h"
 #include "duocl/tokenizer.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/fileio.h"
 #include "model/model_io.h"
@@ -24,13 +25,6 @@ const char *duo_train_eval_mode_name(duo_train_eval_mode mode)
 {
     static const char *const names[] = {"big", "random", "small"};
     return mode >= 0 && mode < DUO_TRAIN_EVAL_MODES ? names[mode] : "?";
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static bool file_exists(const char *path)
@@ -197,7 +191,7 @@ static void emit(run *r, duo_train_event *e)
     e->steps = r->config->train.steps;
     e->resumed = r->options->resume;
     e->n_params = r->model ? r->model->n_params : 0;
-    e->elapsed_s = r->elapsed_offset + (now_s() - r->t0);
+    e->elapsed_s = r->elapsed_offset + (duo_now_seconds() - r->t0);
     /* The first step of a process compiles the kernels: leave it out when
      * there are others. */
     double tokens = (double)r->config->train.batch * r->config->model.ctx;
@@ -346,7 +340,7 @@ static duo_status validate(run *r, long step)
     for (int mode = 0; mode < DUO_TRAIN_EVAL_MODES; mode++)
         DUO_TRY(duo_evaluate(r->model, r->eval_acts, r->eval_data, &r->routing[mode],
                              r->eval.result[mode]));
-    double elapsed = r->elapsed_offset + (now_s() - r->t0);
+    double elapsed = r->elapsed_offset + (duo_now_seconds() - r->t0);
     for (int d = 0; d < r->eval.n_domains; d++)
         for (int mode = 0; mode < DUO_TRAIN_EVAL_MODES; mode++) {
             const duo_eval_result *x = &r->eval.result[mode][d];
@@ -390,7 +384,7 @@ static duo_status train_loop(run *r)
         st = duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the batch");
     for (long s = r->start_step; s < tc->steps && st == DUO_OK; s++) {
         long done = s + 1;
-        double t_start = now_s();
+        double t_start = duo_now_seconds();
         st = duo_loader_next(r->loader, (int)B, windows, NULL);
         for (size_t b = 0; b < B && st == DUO_OK; b++) {
             memcpy(inputs + b * T, windows + b * (T + 1), T * sizeof *inputs);
@@ -406,7 +400,7 @@ static duo_status train_loop(run *r)
             st = step_failed(r, st, done);
             break;
         }
-        double dt = now_s() - t_start;
+        double dt = duo_now_seconds() - t_start;
         if (s == r->start_step) {
             r->first_seconds = dt;
         } else {
@@ -414,7 +408,7 @@ static duo_status train_loop(run *r)
             r->trained_steps++;
         }
         double tps = dt > 0 ? (double)N / dt : 0.0;
-        double elapsed = r->elapsed_offset + (now_s() - r->t0);
+        double elapsed = r->elapsed_offset + (duo_now_seconds() - r->t0);
         fprintf(r->log, "{\"type\":\"train\",\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,"
                 "\"grad_norm\":%.9g,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f}\n",
                 done, (double)result.loss, result.lr, (double)result.grad_norm, tps, elapsed);
@@ -448,7 +442,7 @@ duo_status duo_train(duo_runtime *rt, const duo_config *config, const duo_train_
     if (!options || !options->run_dir || !*options->run_dir)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "duo_train needs a run folder");
     DUO_TRY(duo_config_validate(config, "the training config"));
-    run r = {.rt = rt, .config = config, .options = options, .t0 = now_s()};
+    run r = {.rt = rt, .config = config, .options = options, .t0 = duo_now_seconds()};
     duo_status st = setup(&r);
     if (st == DUO_OK) {
         duo_train_event e = {.kind = DUO_TRAIN_EVENT_START, .step = r.start_step};
