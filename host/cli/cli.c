@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "cli.h"
 
 int cli_edit_distance(const char *a, const char *b)
@@ -160,4 +161,24 @@ const char *cli_device_selector(const cli_option *device_option)
     return env && *env ? env : NULL;
 }
 
+void cli_progress_update(cli_progress *p, uint64_t done, uint64_t total)
+{
+    double now = duo_now_seconds();
+    if (p->start == 0)
+        p->start = now;
+    if (now - p->last < 0.25 && done < total)
+        return;
+    p->last = now;
+    double rate = done ? (now - p->start) / (double)done : 0;
+    fprintf(stderr, "\r%s %llu/%llu  %.0f s elapsed, ETA %.0f s   ", p->label,
+            (unsigned long long)done, (unsigned long long)total, now - p->start,
+            rate * (double)(total - done));
+    fflush(stderr);
+}
 
+void cli_progress_end(cli_progress *p)
+{
+    if (p->start != 0)
+        fprintf(stderr, "\n");
+    p->start = 0;
+}

@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include <stdint.h>
+
 #include "duocl/status.h"
 
 enum { CLI_OK = 0, CLI_USER_ERROR = 1, CLI_INTERNAL_ERROR = 2, CLI_HELP_SHOWN = -1 };
@@ -38,6 +40,14 @@ int cli_exit_code(duo_status status);
 
 /* --device if given, else $DUOCL_DEVICE, else NULL (the default device). */
 const char *cli_device_selector(const cli_option *device_option);
+
+/* A progress line on stderr: "\r<label> done/total ETA", at most a few per second. */
+typedef struct cli_progress {
+    const char *label;
+    double start, last;
+} cli_progress;
+void cli_progress_update(cli_progress *p, uint64_t done, uint64_t total);
+void cli_progress_end(cli_progress *p);
 
 /* The distance used for "did you mean" hints. */
 int cli_edit_distance(const char *a, const char *b);

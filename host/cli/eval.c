@@ -10,8 +10,10 @@
 #include "base/clock.h"
 #include "commands.h"
 #include "base/fileio.h"
+#include "base/json_file.h"
+#include "base/measures.h"
 #include "study/router.h"
-#include "run.h"
+#include "study/run_folder.h"
 
 static const char HELP[] =
     "RUN is a run directory written by 'duocl train'. SPEC is one of:\n"
@@ -128,8 +130,8 @@ static int run_eval(int argc, char **argv)
         fprintf(stderr, "duocl eval: --tokens '%s': allowed a whole number >= 1\n", o[TOKENS].value);
         return CLI_USER_ERROR;
     }
-    cli_run run;
-    duo_status st = cli_run_open(run_dir, o[CHECKPOINT].value, cli_device_selector(&o[DEVICE]),
+    duo_run run;
+    duo_status st = duo_run_open(run_dir, o[CHECKPOINT].value, cli_device_selector(&o[DEVICE]),
                                  (size_t)tokens, o[DOMAINS].value, &run);
     const duo_model_config *mc = &run.config.model;
     duo_eval_routing routing;
@@ -197,12 +199,12 @@ static int run_eval(int argc, char **argv)
         }
         cJSON_DeleteItemFromObjectCaseSensitive(root, o[ROUTES].value);
         cJSON_AddItemToObject(root, o[ROUTES].value, entry);
-        st = cli_write_json(path, root);
+        st = duo_write_json_file(path, "result file", root, false);
         cJSON_Delete(root);
     }
     duo_activations_destroy(a);
     duo_router_destroy(router);
-    cli_run_close(&run);
+    duo_run_close(&run);
     return cli_report(st);
 }
 

@@ -9,8 +9,10 @@
 
 #include "commands.h"
 #include "base/fileio.h"
+#include "base/json_file.h"
+#include "base/measures.h"
 #include "study/oracle.h"
-#include "run.h"
+#include "study/run_folder.h"
 
 static const char HELP[] =
     "RUN is a run directory written by 'duocl train' (its config and checkpoint).\n"
@@ -53,7 +55,7 @@ static cJSON *metric(double loss, uint64_t tokens, uint64_t bytes)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "loss", loss);
     cJSON_AddNumberToObject(o, "ppl", exp(loss));
-    cJSON_AddNumberToObject(o, "bpb", cli_bits_per_byte(loss, tokens, bytes));
+    cJSON_AddNumberToObject(o, "bpb", duo_bits_per_byte(loss * (double)tokens, (double)bytes));
     return o;
 }
 
@@ -68,7 +70,7 @@ static cJSON *budget_json(const duo_oracle_result *r, int k, const duo_model_con
     cJSON *fixed = metric(b->fixed, r->tokens, bytes);
     cJSON_AddStringToObject(fixed, "pattern", b->fixed_pattern);
     cJSON_AddNumberToObject(fixed, "flop_fraction",
-                            cli_flop_fraction(b->fixed_pattern, mc->ffn_big, mc->ffn_small));
+                            duo_pattern_flop_fraction(b->fixed_pattern, mc->ffn_big, mc->ffn_small));
     cJSON_AddItemToObject(o, "fixed", fixed);
     cJSON *random = metric(b->random_best, r->tokens, bytes);
     cJSON_AddStringToObject(random, "pattern", b->random_pattern);
@@ -118,7 +120,7 @@ static cJSON *varying_json(const duo_oracle_result *r, int k0, int k1, size_t ct
 static void write_floats(FILE *f, const float *x, size_t n) { fwrite(x, sizeof *x, n, f); }
 
 /* Per-token file: see README ("oracle_tokens.bin"). Written to .tmp, then renamed. */
-static duo_status write_tokens_file(const char *path, const cli_run *run, const duo_oracle_result *rs,
+static duo_status write_tokens_file(const char *path, const duo_run *run, const duo_oracle_result *rs,
                                     const size_t *n_windows)
 {
     char tmp[1300];
@@ -167,18 +169,18 @@ static void progress(void *context, uint64_t done, uint64_t total)
 static void print_table(const char *domain, const duo_oracle_result *r, uint64_t bytes)
 {
     printf("\n%s: %llu tokens; all-small %.4f, all-big %.4f bits/byte\n", domain,
-           (unsigned long long)r->tokens, cli_bits_per_byte(r->all_small, r->tokens, bytes),
-           cli_bits_per_byte(r->all_big, r->tokens, bytes));
+           (unsigned long long)r->tokens, duo_bits_per_byte(r->all_small * (double)r->tokens, (double)bytes),
+           duo_bits_per_byte(r->all_big * (double)r->tokens, (double)bytes));
     printf("  k  patterns   oracle    fixed (pattern)         random-N  mean      [bits/byte]\n");
     for (int k = 0; k <= r->layers; k++) {
         if (!r->searched[k])
             continue;
         const duo_budget_result *b = &r->budget[k];
         printf("  %-2d %-8d   %.4f   %.4f (%-12s)  %.4f    %.4f\n", k, b->patterns,
-               cli_bits_per_byte(b->oracle, r->tokens, bytes),
-               cli_bits_per_byte(b->fixed, r->tokens, bytes), b->fixed_pattern,
-               cli_bits_per_byte(b->random_best, r->tokens, bytes),
-               cli_bits_per_byte(b->mean_all, r->tokens, bytes));
+               duo_bits_per_byte(b->oracle * (double)r->tokens, (double)bytes),
+               duo_bits_per_byte(b->fixed * (double)r->tokens, (double)bytes), b->fixed_pattern,
+               duo_bits_per_byte(b->random_best * (double)r->tokens, (double)bytes),
+               duo_bits_per_byte(b->mean_all * (double)r->tokens, (double)bytes));
     }
 }
 
@@ -217,11 +219,11 @@ static int run_oracle(int argc, char **argv)
         return CLI_USER_ERROR;
     }
 
-    cli_run run;
-    duo_status st = cli_run_open(run_dir, o[CHECKPOINT].value, cli_device_selector(&o[DEVICE]),
+    duo_run run;
+    duo_status st = duo_run_open(run_dir, o[CHECKPOINT].value, cli_device_selector(&o[DEVICE]),
                                  (size_t)tokens, o[DOMAINS].value, &run);
     if (st != DUO_OK) {
-        cli_run_close(&run);
+        duo_run_close(&run);
         return cli_report(st);
     }
     const duo_model_config *mc = &run.config.model;
@@ -231,7 +233,7 @@ static int run_oracle(int argc, char **argv)
         (o[VARY].value && sscanf(o[VARY].value, "%d:%d", &k0, &k1) != 2) || k0 < 0 || k0 > L ||
         k1 < 0 || k1 > L) {
         fprintf(stderr, "duocl oracle: --budgets/--vary: allowed budgets are 0 to %d (L)\n", L);
-        cli_run_close(&run);
+        duo_run_close(&run);
         return CLI_USER_ERROR;
     }
     size_t batch = o[BATCH].value ? (size_t)atol(o[BATCH].value) : (size_t)run.config.train.batch;
@@ -297,14 +299,14 @@ static int run_oracle(int argc, char **argv)
         st = write_tokens_file(path, &run, results, n_windows);
         snprintf(path, sizeof path, "%s/oracle.json", run.dir);
         if (st == DUO_OK)
-            st = cli_write_json(path, root);
+            st = duo_write_json_file(path, "result file", root, false);
         if (st == DUO_OK)
             fprintf(stderr, "wrote %s and %s/oracle_tokens.bin\n", path, run.dir);
     }
     for (int d = 0; d < done; d++)
         duo_oracle_result_free(&results[d]);
     cJSON_Delete(root);
-    cli_run_close(&run);
+    duo_run_close(&run);
     return cli_report(st);
 }
 

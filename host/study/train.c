@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "model/model_io.h"
+#include "run_folder.h"
 #include "train.h"
 
 enum { PATH_CAP = 4096 };
@@ -31,13 +32,6 @@ static bool file_exists(const char *path)
 {
     struct stat info;
     return stat(path, &info) == 0;
-}
-
-static duo_status join(char *buf, const char *dir, const char *name)
-{
-    if (snprintf(buf, PATH_CAP, "%s/%s", dir, name) >= PATH_CAP)
-        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "path '%s/%s' is too long", dir, name);
-    return DUO_OK;
 }
 
 /* ---- comparing configs (resume) ---- */
@@ -113,47 +107,6 @@ duo_status duo_config_first_difference(const duo_config *checkpoint, const duo_c
 
 /* ---- the log ---- */
 
-/* Keeps the complete records of steps <= step (a crash may have left later
- * ones, or half a line), atomically; returns the last kept elapsed_s. */
-static duo_status trim_log(const char *path, long step, double *elapsed)
-{
-    *elapsed = 0.0;
-    FILE *in = fopen(path, "rb");
-    if (!in)
-        return DUO_OK; /* no log yet: nothing to keep */
-    char tmp[PATH_CAP + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "wb");
-    if (!out) {
-        fclose(in);
-        return duo_fail(DUO_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, in)) > 0) {
-        if (line[n - 1] != '\n')
-            break; /* cut short by the crash */
-        cJSON *record = cJSON_Parse(line);
-        const cJSON *s = cJSON_GetObjectItemCaseSensitive(record, "step");
-        bool keep = cJSON_IsNumber(s) && s->valuedouble <= (double)step;
-        if (keep) {
-            fputs(line, out);
-            const cJSON *e = cJSON_GetObjectItemCaseSensitive(record, "elapsed_s");
-            if (cJSON_IsNumber(e))
-                *elapsed = e->valuedouble;
-        }
-        cJSON_Delete(record);
-    }
-    free(line);
-    fclose(in);
-    if (fclose(out) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        return duo_fail(DUO_ERR_IO, "cannot rewrite '%s': %s", path, strerror(errno));
-    }
-    return DUO_OK;
-}
-
 static duo_status log_flush(FILE *log, const char *path)
 {
     if (fflush(log) != 0 || ferror(log))
@@ -218,18 +171,6 @@ static duo_status check_shards(const duo_config *c)
     return DUO_OK;
 }
 
-static duo_status open_tokenizer(const duo_config *c, duo_tokenizer **out)
-{
-    if (strcmp(c->data.tokenizer, "byte") == 0)
-        DUO_TRY(duo_tokenizer_byte_level(out));
-    else
-        DUO_TRY(duo_tokenizer_load(c->data.tokenizer, out));
-    if (duo_tokenizer_vocab_size(*out) != c->model.vocab)
-        return duo_fail(DUO_ERR_CONFIG, "model.vocab is %d but the tokenizer '%s' has %d ids",
-                        c->model.vocab, c->data.tokenizer, duo_tokenizer_vocab_size(*out));
-    return DUO_OK;
-}
-
 /* Opens the checkpoint to resume, checks its config and loads it. */
 static duo_status resume_from(run *r, duo_train_state *state)
 {
@@ -263,29 +204,23 @@ static duo_status setup(run *r)
     const duo_config *c = r->config;
     const char *dir = r->options->run_dir;
     char ckdir[PATH_CAP], path[PATH_CAP];
-    DUO_TRY(join(ckdir, dir, "checkpoints"));
-    DUO_TRY(join(r->log_path, dir, "log.jsonl"));
-    DUO_TRY(join(r->latest, ckdir, "latest.ckpt"));
-    DUO_TRY(join(r->final_path, ckdir, "final.ckpt"));
+    DUO_TRY(duo_run_path(dir, DUO_RUN_CHECKPOINTS, ckdir, sizeof ckdir));
+    DUO_TRY(duo_run_path(dir, DUO_RUN_LOG, r->log_path, sizeof r->log_path));
+    DUO_TRY(duo_run_path(dir, DUO_RUN_LATEST_CHECKPOINT, r->latest, sizeof r->latest));
+    DUO_TRY(duo_run_path(dir, DUO_RUN_FINAL_CHECKPOINT, r->final_path, sizeof r->final_path));
     if (!r->options->resume && file_exists(r->latest))
         return duo_fail(DUO_ERR_IO, "'%s' already holds a run (%s): pass --resume to continue it, "
                         "or choose another run folder", dir, r->latest);
 
     /* Everything that can be checked cheaply comes before the device work. */
     DUO_TRY(check_shards(c));
-    DUO_TRY(open_tokenizer(c, &r->tok));
+    DUO_TRY(duo_run_open_tokenizer(c, &r->tok));
     DUO_TRY(duo_eval_data_open(c->data.shards, &c->train, (uint32_t)c->model.vocab, c->model.ctx,
                                (size_t)c->train.eval_tokens, r->tok, &r->eval_data));
-    const char *names[DUO_CONFIG_MAX_DOMAINS];
-    double weights[DUO_CONFIG_MAX_DOMAINS];
-    for (int d = 0; d < c->train.n_domains; d++) {
-        names[d] = c->train.domains[d].name;
-        weights[d] = c->train.domains[d].weight;
+    for (int d = 0; d < c->train.n_domains; d++)
         r->eval.domain[d] = c->train.domains[d].name;
-    }
     r->eval.n_domains = c->train.n_domains;
-    DUO_TRY(duo_loader_create(c->data.shards, names, weights, c->train.n_domains,
-                              (uint32_t)c->model.vocab, c->model.ctx, c->train.seed, &r->loader));
+    DUO_TRY(duo_run_open_loader(c, c->train.seed, &r->loader));
     DUO_TRY(duo_route_thresholds_make(c->train.p_big, c->train.p_small, c->train.p_skip,
                                       &r->thresholds));
     r->routing[DUO_TRAIN_EVAL_BIG] = duo_eval_routing_uniform(DUO_ROUTE_BIG);
@@ -308,12 +243,12 @@ static duo_status setup(run *r)
         r->start_step = r->saved_step = (long)state.step;
         duo_loader_state ls = {state.loader_seed, state.loader_next};
         duo_loader_set_state(r->loader, &ls);
-        DUO_TRY(trim_log(r->log_path, r->start_step, &r->elapsed_offset));
+        DUO_TRY(duo_run_log_trim(r->log_path, r->start_step, &r->elapsed_offset));
     } else {
         DUO_TRY(duo_model_init(r->model, c->train.seed));
     }
     DUO_TRY(duo_make_directories(ckdir));
-    DUO_TRY(join(path, dir, "config.json"));
+    DUO_TRY(duo_run_path(dir, DUO_RUN_CONFIG, path, sizeof path));
     DUO_TRY(duo_config_save(c, path));
     r->log = fopen(r->log_path, r->options->resume ? "ab" : "wb");
     if (!r->log)
@@ -386,10 +321,8 @@ static duo_status train_loop(run *r)
         long done = s + 1;
         double t_start = duo_now_seconds();
         st = duo_loader_next(r->loader, (int)B, windows, NULL);
-        for (size_t b = 0; b < B && st == DUO_OK; b++) {
-            memcpy(inputs + b * T, windows + b * (T + 1), T * sizeof *inputs);
-            memcpy(targets + b * T, windows + b * (T + 1) + 1, T * sizeof *targets);
-        }
+        if (st == DUO_OK)
+            duo_split_windows(windows, (int)B, (int)T, inputs, targets);
         if (st == DUO_OK)
             st = duo_model_set_batch_random_routes(r->model, r->train_acts, inputs, targets,
                                                    &r->thresholds, tc->seed, (uint64_t)s);

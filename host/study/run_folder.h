@@ -1,0 +1,98 @@
+/* The run folder: where a run's files live, what they are called, and
+ * opening a run for analysis (its config, its model from a checkpoint, its
+ * tokenizer and its validation data). Every name of a file in a run folder
+ * is spelled here and nowhere else.
+ *
+ *   RUN/config.json               the resolved config            (study/train.c)
+ *   RUN/log.jsonl                 training and validation log    (study/train.c)
+ *   RUN/checkpoints/latest.ckpt   resumable checkpoint           (study/train.c)
+ *   RUN/checkpoints/final.ckpt    the trained model              (study/train.c)
+ *   RUN/eval.json                 routed evaluations             (study, eval)
+ *   RUN/oracle.json               the oracle's search            (study, oracle)
+ *   RUN/oracle_tokens.bin         the oracle's per-token losses  (study/difficulty.h)
+ *   RUN/difficulty.json           token difficulty               (study, difficulty)
+ *   RUN/router/k<K>-<A>/          a router: router.ckpt, latest.ckpt, log.jsonl
+ *   RUN/report.html               the report                     (report/)
+ *   RUN/study/<stage>.done        markers of finished study stages */
+#ifndef DUOCL_HOST_RUN_FOLDER_H
+#define DUOCL_HOST_RUN_FOLDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "duocl/config.h"
+#include "duocl/data.h"
+#include "duocl/tokenizer.h"
+#include "evaluate.h"
+#include "model/model.h"
+
+#define DUO_RUN_CONFIG "config.json"
+#define DUO_RUN_LOG "log.jsonl"
+#define DUO_RUN_CHECKPOINTS "checkpoints"
+#define DUO_RUN_LATEST_CHECKPOINT "checkpoints/latest.ckpt"
+#define DUO_RUN_FINAL_CHECKPOINT "checkpoints/final.ckpt"
+#define DUO_RUN_EVAL "eval.json"
+#define DUO_RUN_ORACLE "oracle.json"
+#define DUO_RUN_ORACLE_TOKENS "oracle_tokens.bin"
+#define DUO_RUN_DIFFICULTY "difficulty.json"
+#define DUO_RUN_REPORT "report.html"
+#define DUO_RUN_ROUTERS "router"
+#define DUO_RUN_STUDY_MARKERS "study"
+/* Inside a router's folder. */
+#define DUO_ROUTER_MODEL "router.ckpt"
+#define DUO_ROUTER_LATEST "latest.ckpt"
+#define DUO_ROUTER_LOG "log.jsonl"
+
+/* out = dir/name; DUO_ERR_INVALID_ARGUMENT when it does not fit in cap. */
+duo_status duo_run_path(const char *dir, const char *name, char *out, size_t cap);
+
+/* out = dir/router/k<budget>-<alphabet> (alphabet "SB", "KSB"). */
+duo_status duo_run_router_dir(const char *dir, int budget, const char *alphabet, char *out,
+                              size_t cap);
+
+/* The checkpoint to analyse: `given` when not NULL, else
+ * dir/checkpoints/final.ckpt, else dir/checkpoints/latest.ckpt; an error
+ * naming both when neither exists. */
+duo_status duo_run_find_checkpoint(const char *dir, const char *given, char *out, size_t cap);
+
+/* The tokenizer a config names ("byte" or a tokenizer file), checked against
+ * model.vocab. */
+duo_status duo_run_open_tokenizer(const duo_config *config, duo_tokenizer **out);
+
+/* The training data loader of a config: every domain of train.domains with
+ * its weight, windows of model.ctx + 1 tokens, in the order of `seed`. */
+duo_status duo_run_open_loader(const duo_config *config, uint64_t seed, duo_loader **out);
+
+/* Splits B windows of T + 1 tokens into inputs (B, T) and targets (B, T),
+ * the targets shifted by one. */
+void duo_split_windows(const int32_t *windows, int B, int T, int32_t *inputs, int32_t *targets);
+
+/* Keeps the complete records of a JSON-lines log whose "step" is <= step (a
+ * crash may have left later ones, or half a line), atomically; returns the
+ * last kept "elapsed_s" (0 when none). A missing log is not an error. */
+duo_status duo_run_log_trim(const char *path, long step, double *elapsed);
+
+/* A run opened for analysis. */
+typedef struct duo_run {
+    char dir[1024];
+    char checkpoint[1200];
+    duo_config config;
+    duo_runtime *rt;
+    duo_model *model;
+    duo_tokenizer *tokenizer;
+    duo_eval_data *data;
+} duo_run;
+
+/* Opens RUN: its checkpoint (duo_run_find_checkpoint), a runtime on `device`
+ * (a selector; NULL: the default device), the model, the tokenizer and
+ * eval_tokens validation targets per domain (0: the config's
+ * train.eval_tokens), only of the domains listed in `domains`
+ * (comma-separated) when it is not NULL. */
+duo_status duo_run_open(const char *dir, const char *checkpoint, const char *device,
+                        size_t eval_tokens, const char *domains, duo_run *run);
+void duo_run_close(duo_run *run);
+
+/* FFN compute of a pattern ("SSBK...") relative to all-big. */
+double duo_pattern_flop_fraction(const char *pattern, int ffn_big, int ffn_small);
+
+#endif
