@@ -50,22 +50,18 @@ static ulong route_flag(__global const uchar *routes, const int route_offset, co
     return r < 3 ? (ulong)1 << (16 * r) : 0;
 }
 
-/* Step 1: per-group, per-route token counts. Global size G * WG. */
+/* Step 1: per-group, per-route token counts (one sum of the packed flags).
+ * Global size G * WG. */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void compact_count(__global int *meta, __global const uchar *routes, const int route_offset,
                    const int n)
 {
-    __local ulong sums[WG];
+    __local ulong scratch[WG];
     const int lid = get_local_id(0), g = get_group_id(0), groups = get_num_groups(0);
-    sums[lid] = route_flag(routes, route_offset, n, g * WG + lid);
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int width = WG / 2; width > 0; width >>= 1) {
-        if (lid < width)
-            sums[lid] += sums[lid + width];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    const ulong flag = route_flag(routes, route_offset, n, g * WG + lid);
+    const ulong packed = group_sum_ulong(scratch, flag);
     if (lid < 3)
-        meta[META_HEADER + lid * groups + g] = ROUTE_FIELD(sums[0], lid);
+        meta[META_HEADER + lid * groups + g] = ROUTE_FIELD(packed, lid);
 }
 
 /* Step 2: one work-group scans the (3, G) table in place (exclusive), chunk by
@@ -206,19 +202,6 @@ __kernel void compact_scatter##SUFFIX(__global T *dx, __global const T *dblock, 
     if (c >= width || j >= count)                                                             \
         return;                                                                               \
     dx[(size_t)index[offset + j] * width + c] = dblock[(size_t)j * width + c];                \
-}                                                                                             \
-                                                                                              \
-/* Backward, accumulating into the residual stream's gradient:                                \
- * dx[t] += dblock[j] for t = index[offset + j]. */                                           \
-__kernel void compact_scatter_accumulate##SUFFIX(__global T *dx, __global const T *dblock,    \
-                                                 __global const int *index, const int offset, \
-                                                 const int count, const int width)            \
-{                                                                                             \
-    const int c = get_global_id(0), j = get_global_id(1);                                     \
-    if (c >= width || j >= count)                                                             \
-        return;                                                                               \
-    const size_t e = (size_t)index[offset + j] * width + c;                                   \
-    dx[e] = dx[e] + dblock[(size_t)j * width + c];                                            \
 }
 
 COMPACT_ROW_KERNELS(float, )

@@ -10,8 +10,8 @@
  *   losses:          (N) per-token losses in nats
  *
  * Each row is handled by one work-group of DUO_WG_REDUCE work-items that
- * stride over V, so any V works and a row's reductions are fixed trees in
- * local memory: the same inputs give the same bits. */
+ * stride over V, so any V works, and a row's reductions are common.cl's
+ * fixed tree in local memory: the same inputs give the same bits. */
 
 /* One partial result of the mean: a sum of losses and a count of valid tokens. */
 typedef struct ce_partial {
@@ -25,54 +25,6 @@ typedef struct ce_mean {
     int count;
 } ce_mean;
 
-/* Tree reductions over the work-group. Every work-item must call them (they
- * hold barriers); scratch is DUO_WG_REDUCE entries of local memory, free for
- * reuse when they return. */
-float loss_group_max(__local float *scratch, float value)
-{
-    const int lid = get_local_id(0);
-    scratch[lid] = value;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int span = DUO_WG_REDUCE / 2; span > 0; span >>= 1) {
-        if (lid < span)
-            scratch[lid] = fmax(scratch[lid], scratch[lid + span]);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    const float result = scratch[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return result;
-}
-
-float loss_group_sum(__local float *scratch, float value)
-{
-    const int lid = get_local_id(0);
-    scratch[lid] = value;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int span = DUO_WG_REDUCE / 2; span > 0; span >>= 1) {
-        if (lid < span)
-            scratch[lid] += scratch[lid + span];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    const float result = scratch[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return result;
-}
-
-int loss_group_sum_int(__local int *scratch, int value)
-{
-    const int lid = get_local_id(0);
-    scratch[lid] = value;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int span = DUO_WG_REDUCE / 2; span > 0; span >>= 1) {
-        if (lid < span)
-            scratch[lid] += scratch[lid + span];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    const int result = scratch[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return result;
-}
-
 /* The row's maximum and sum of exp(x - max): log-sum-exp = max + log(sum),
  * with sum >= 1 (the maximum contributes exp(0)), so no overflow and no log(0). */
 void loss_row_stats(__global const float *x, const int V, __local float *scratch,
@@ -82,12 +34,12 @@ void loss_row_stats(__global const float *x, const int V, __local float *scratch
     float m = -INFINITY;
     for (int i = lid; i < V; i += DUO_WG_REDUCE)
         m = fmax(m, x[i]);
-    m = loss_group_max(scratch, m);
+    m = group_max_float(scratch, m);
     float s = 0.0f;
     for (int i = lid; i < V; i += DUO_WG_REDUCE)
         s += exp(x[i] - m);
     *row_max = m;
-    *row_sum = loss_group_sum(scratch, s);
+    *row_sum = group_sum_float(scratch, s);
 }
 
 /* losses[row] = logsumexp(logits[row, :]) - logits[row, target].
@@ -152,8 +104,8 @@ void cross_entropy_mean_partial(__global const float *losses, __global const int
             s += losses[i];
             c++;
         }
-    s = loss_group_sum(sums, s);
-    c = loss_group_sum_int(counts, c);
+    s = group_sum_float(sums, s);
+    c = group_sum_int(counts, c);
     if (get_local_id(0) == 0) {
         partials[get_group_id(0)].sum = s;
         partials[get_group_id(0)].count = c;
@@ -174,8 +126,8 @@ void cross_entropy_mean_final(__global const ce_partial *partials, const int gro
         s += partials[g].sum;
         c += partials[g].count;
     }
-    s = loss_group_sum(sums, s);
-    c = loss_group_sum_int(counts, c);
+    s = group_sum_float(sums, s);
+    c = group_sum_int(counts, c);
     if (get_local_id(0) == 0) {
         result[0].mean = c > 0 ? s / (float)c : 0.0f;
         result[0].count = c;

@@ -1,25 +1,14 @@
 /* RMSNorm: y = x * rstd * w with rstd = 1 / sqrt(mean(x^2) + eps) per row.
  *
  * Row sums use one work-group of DUO_WG_REDUCE work-items per row: work-item
- * l sums columns l, l + WG, ... in order, then a fixed tree in local memory
- * combines the WG partial sums. The weight gradient is summed over rows in a
- * fixed order too (per block of rows, then over blocks), never with atomics,
- * so every result has the same bits on every run. (The dw sums do not depend
- * on the work-group size either; the row sums do, through the tree.) */
+ * l sums columns l, l + WG, ... in order, then common.cl's fixed tree in
+ * local memory combines the WG partial sums. The weight gradient is summed
+ * over rows in a fixed order too (per block of rows, then over blocks), never
+ * with atomics, so every result has the same bits on every run. (The dw sums
+ * do not depend on the work-group size either; the row sums do, through the
+ * tree.) */
 
 #define WG DUO_WG_REDUCE
-
-/* Sums partial[0..WG) into partial[0] with a fixed tree. Every work-item of
- * the group must call it; on return partial[0] is visible to all. */
-static void tree_sum(__local float *partial, const int lid)
-{
-    for (int stride = WG / 2; stride > 0; stride >>= 1) {
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (lid < stride)
-            partial[lid] += partial[lid + stride];
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-}
 
 /* y: (N, C) row-major, must not alias x; rstd: (N), saved for backward;
  * x: (N, C) row-major; w: (C). One work-group per row. */
@@ -37,9 +26,8 @@ void rmsnorm_forward(__global float *y, __global float *rstd, __global const flo
     float sum = 0.0f;
     for (int j = lid; j < c; j += WG)
         sum += xr[j] * xr[j];
-    partial[lid] = sum;
-    tree_sum(partial, lid);
-    const float r = rsqrt(partial[0] / (float)c + eps);
+    sum = group_sum_float(partial, sum);
+    const float r = rsqrt(sum / (float)c + eps);
     if (lid == 0)
         rstd[row] = r;
     for (int j = lid; j < c; j += WG)
@@ -63,10 +51,9 @@ void rmsnorm_backward(__global float *dx, __global const float *dy, __global con
     float sum = 0.0f;
     for (int j = lid; j < c; j += WG)
         sum += dyr[j] * w[j] * xr[j];
-    partial[lid] = sum;
-    tree_sum(partial, lid);
+    sum = group_sum_float(partial, sum);
     const float r = rstd[row];
-    const float k = partial[0] * r * r / (float)c;
+    const float k = sum * r * r / (float)c;
     for (int j = lid; j < c; j += WG)
         dxr[j] = r * (w[j] * dyr[j] - xr[j] * k);
 }

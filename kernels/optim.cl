@@ -33,23 +33,10 @@ __kernel void adamw_step(__global float *param, __global const float *grad, __gl
     param[i] = param[i] * decay - step_size * mi / denom;
 }
 
-/* Tree sum over the work-group (every work-item calls it; it holds barriers). */
-float optim_group_sum(__local float *scratch, float value)
-{
-    const int lid = get_local_id(0);
-    scratch[lid] = value;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int span = DUO_WG_REDUCE / 2; span > 0; span >>= 1) {
-        if (lid < span)
-            scratch[lid] += scratch[lid + span];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    return scratch[0];
-}
-
 /* Pass 1 of the gradient norm, for one tensor: group g sums x^2 over the
  * indices g * DUO_WG_REDUCE + lid + k * groups * DUO_WG_REDUCE (fixed
- * grid-stride order) and writes partials[first + g]. */
+ * grid-stride order), combines the group's sums with common.cl's tree and
+ * writes partials[first + g]. */
 __kernel __attribute__((reqd_work_group_size(DUO_WG_REDUCE, 1, 1)))
 void grad_norm_partial(__global const float *x, const int offset, const int n,
                        __global float *partials, const int first)
@@ -61,7 +48,7 @@ void grad_norm_partial(__global const float *x, const int offset, const int n,
         const float value = x[offset + i];
         s += value * value;
     }
-    s = optim_group_sum(scratch, s);
+    s = group_sum_float(scratch, s);
     if (get_local_id(0) == 0)
         partials[first + get_group_id(0)] = s;
 }
@@ -75,7 +62,7 @@ void grad_norm_final(__global float *partials, const int count)
     float s = 0.0f;
     for (int i = get_local_id(0); i < count; i += DUO_WG_REDUCE)
         s += partials[i];
-    s = optim_group_sum(scratch, s);
+    s = group_sum_float(scratch, s);
     if (get_local_id(0) == 0)
         partials[count] = s;
 }

@@ -108,7 +108,7 @@ duo_status duo_trace_begin(duo_trace *t, const char *name, const char *category)
     snprintf(t->open_name, sizeof t->open_name, "%s", name);
     snprintf(t->open_category, sizeof t->open_category, "%s", category);
     if (t->events)
-        DUO_CL(clEnqueueMarkerWithWaitList(t->rt->queue, 0, NULL, &t->open), "trace marker");
+        DUO_TRY(duo_queue_marker(t->rt, &t->open));
     else
         t->open_host = duo_now_seconds();
     return DUO_OK;
@@ -128,7 +128,7 @@ duo_status duo_trace_end(duo_trace *t)
         if (!t->open)
             return duo_fail(DUO_ERR_INVALID_ARGUMENT, "trace: end without begin");
         cl_event close;
-        DUO_CL(clEnqueueMarkerWithWaitList(t->rt->queue, 0, NULL, &close), "trace marker");
+        DUO_TRY(duo_queue_marker(t->rt, &close));
         cl_int err = clWaitForEvents(1, &close);
         cl_ulong a = 0, b = 0;
         duo_status st = err == CL_SUCCESS ? marker_end_ns(t->open, &a)

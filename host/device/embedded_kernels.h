@@ -1,4 +1,6 @@
-/* The the kernels/ folder's .cl files sources compiled into the binary (generated at build time). */
+/* The sources of the kernels/ folder's .cl files, compiled into the binary
+ * (generated at build time by cmake/embed_kernels.cmake). common.cl is among
+ * them: program.c puts it in front of every other file, it is no program. */
 #ifndef DUOCL_HOST_EMBEDDED_KERNELS_H
 #define DUOCL_HOST_EMBEDDED_KERNELS_H
 

@@ -1,6 +1,8 @@
 /* Kernel programs: sources from the binary or from DUOCL_KERNEL_DIR, compiled
  * with the device's -cl-std and the profile's defines, cached per process and,
- * where the vendor profile allows it, as binaries on disk. */
+ * where the vendor profile allows it, as binaries on disk. Every program is
+ * kernels/common.cl (what all kernels share: the work-group reduction)
+ * followed by its own file. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
@@ -51,7 +53,46 @@ static duo_status load_source(duo_runtime *rt, const char *file, char **out, siz
     return DUO_OK;
 }
 
-/* The on-disk cache file for this device, driver, source and options. */
+/* Put in front of every program's source; not a program of its own. */
+static const char PRELUDE_FILE[] = "common.cl";
+
+/* A program's full source: `#line 1 "common.cl"`, common.cl, `#line 1 "FILE"`,
+ * FILE. The #line directives keep the line numbers of a build log those of
+ * each file. */
+static duo_status load_program_source(duo_runtime *rt, const char *file, char **out,
+                                      size_t *length)
+{
+    char *prelude = NULL, *own = NULL;
+    size_t prelude_length = 0, own_length = 0;
+    DUO_TRY(load_source(rt, PRELUDE_FILE, &prelude, &prelude_length));
+    duo_status st = load_source(rt, file, &own, &own_length);
+    if (st != DUO_OK) {
+        free(prelude);
+        return st;
+    }
+    const char *format = "#line 1 \"%s\"\n%s\n#line 1 \"%s\"\n%s";
+    size_t cap = strlen(format) + strlen(PRELUDE_FILE) + prelude_length + strlen(file) +
+                 own_length + 1;
+    char *text = malloc(cap);
+    if (!text) {
+        free(prelude);
+        free(own);
+        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory loading %s", file);
+    }
+    int n = snprintf(text, cap, format, PRELUDE_FILE, prelude, file, own);
+    free(prelude);
+    free(own);
+    if (n < 0 || (size_t)n >= cap) {
+        free(text);
+        return duo_fail(DUO_ERR_INTERNAL, "assembling the source of %s failed", file);
+    }
+    *out = text;
+    *length = (size_t)n;
+    return DUO_OK;
+}
+
+/* The on-disk cache file for this device, driver, source (common.cl included)
+ * and options. */
 static void binary_cache_path(duo_runtime *rt, const char *file, const char *source, size_t length,
                               char *out, size_t cap)
 {
@@ -164,10 +205,13 @@ static duo_status program_get(duo_runtime *rt, const char *file, cl_program *out
         }
     if (rt->program_count == DUO_MAX_PROGRAMS)
         return duo_fail(DUO_ERR_INTERNAL, "too many kernel programs (max %d)", DUO_MAX_PROGRAMS);
+    if (strcmp(file, PRELUDE_FILE) == 0)
+        return duo_fail(DUO_ERR_INTERNAL, "%s goes in front of every program, it is not one",
+                        PRELUDE_FILE);
 
     char *source = NULL;
     size_t length = 0;
-    DUO_TRY(load_source(rt, file, &source, &length));
+    DUO_TRY(load_program_source(rt, file, &source, &length));
     cl_program program = NULL;
     char cache_path[1400] = "";
     if (rt->profile->binary_cache) {
@@ -218,6 +262,8 @@ duo_status duo_kernel_get(duo_runtime *rt, const char *file, const char *name, c
 duo_status duo_runtime_compile_all(duo_runtime *rt)
 {
     for (const duo_embedded_kernel *k = duo_embedded_kernels; k->file; k++) {
+        if (strcmp(k->file, PRELUDE_FILE) == 0)
+            continue; /* compiled as part of every other program */
         cl_program program;
         DUO_TRY(program_get(rt, k->file, &program));
     }

@@ -185,11 +185,33 @@ duo_status duo_buffer_read(duo_runtime *rt, cl_mem buffer, size_t offset, size_t
 
 duo_status duo_buffer_fill_zero(duo_runtime *rt, cl_mem buffer, size_t bytes)
 {
+    return duo_buffer_fill_byte(rt, buffer, 0, bytes, 0);
+}
+
+duo_status duo_buffer_fill_byte(duo_runtime *rt, cl_mem buffer, size_t offset, size_t bytes,
+                                unsigned char value)
+{
     if (bytes == 0)
         return DUO_OK;
-    const cl_uchar zero = 0;
-    DUO_CL(clEnqueueFillBuffer(rt->queue, buffer, &zero, 1, 0, bytes, 0, NULL, NULL),
-           "zeroing a buffer");
+    const cl_uchar byte = value;
+    DUO_CL(clEnqueueFillBuffer(rt->queue, buffer, &byte, 1, offset, bytes, 0, NULL, NULL),
+           "filling a buffer");
+    return DUO_OK;
+}
+
+duo_status duo_queue_marker(duo_runtime *rt, cl_event *out)
+{
+    DUO_CL(clEnqueueMarkerWithWaitList(rt->queue, 0, NULL, out), "enqueueing a marker");
+    return DUO_OK;
+}
+
+duo_status duo_buffer_copy(duo_runtime *rt, cl_mem src, size_t src_offset, cl_mem dst,
+                           size_t dst_offset, size_t bytes)
+{
+    if (bytes == 0)
+        return DUO_OK;
+    DUO_CL(clEnqueueCopyBuffer(rt->queue, src, dst, src_offset, dst_offset, bytes, 0, NULL, NULL),
+           "copying a buffer");
     return DUO_OK;
 }
 

@@ -64,6 +64,15 @@ duo_status duo_buffer_write(duo_runtime *rt, cl_mem buffer, size_t offset, size_
                             const void *src);
 duo_status duo_buffer_read(duo_runtime *rt, cl_mem buffer, size_t offset, size_t bytes, void *dst);
 duo_status duo_buffer_fill_zero(duo_runtime *rt, cl_mem buffer, size_t bytes);
+duo_status duo_buffer_fill_byte(duo_runtime *rt, cl_mem buffer, size_t offset, size_t bytes,
+                                unsigned char value);
+/* A marker event after everything enqueued so far (for device timings; the
+ * queue has profiling on when the runtime was created with it). The caller
+ * releases it. */
+duo_status duo_queue_marker(duo_runtime *rt, cl_event *out);
+/* Enqueued (in order with the kernels), not waited for. */
+duo_status duo_buffer_copy(duo_runtime *rt, cl_mem src, size_t src_offset, cl_mem dst,
+                           size_t dst_offset, size_t bytes);
 void duo_buffer_release(cl_mem *buffer);
 
 /* Builds a program from source text with the runtime's options (exposed for tests). */

@@ -434,9 +434,7 @@ static duo_status soft_ffn_forward(duo_model *m, duo_activations *a, int l)
     cl_mem P = router_probs_matrix(a, l, &offset);
     DUO_TRY(duo_router_softmax_forward(rt, a->router_dp, a->router_z[l], a->router.beta, N,
                                        a->router.M));
-    DUO_CL(clEnqueueCopyBuffer(rt->queue, a->router_dp, P, 0, offset * sizeof(float), bytes, 0,
-                               NULL, NULL),
-           "keeping router probabilities");
+    DUO_TRY(duo_buffer_copy(rt, a->router_dp, 0, P, offset * sizeof(float), bytes));
     for (int r = DUO_ROUTE_SMALL; r <= DUO_ROUTE_BIG; r++)
         if (a->router_cols.col[r] >= 0)
             DUO_TRY(ffn_module_forward(m, a, l, r, N, a->f[l], a->y_mix[r][l]));
@@ -487,9 +485,7 @@ static duo_status soft_ffn_backward(duo_model *m, duo_activations *a, int l)
     cl_mem P_all = router_probs_matrix(a, l, &offset);
     /* This layer's P back into the scratch buffer the kernels read at offset 0. */
     cl_mem P = a->block_out;
-    DUO_CL(clEnqueueCopyBuffer(rt->queue, P_all, P, offset * sizeof(float), 0, N * M * sizeof(float),
-                               0, NULL, NULL),
-           "reading router probabilities");
+    DUO_TRY(duo_buffer_copy(rt, P_all, offset * sizeof(float), P, 0, N * M * sizeof(float)));
     DUO_TRY(duo_router_mixture_backward_probs(rt, a->router_dp, a->dx, a->y_mix[DUO_ROUTE_SMALL][l],
                                               a->y_mix[DUO_ROUTE_BIG][l], a->router.aux,
                                               a->router_cols, N, d, a->T));
@@ -606,11 +602,8 @@ duo_status duo_model_forward(duo_model *m, duo_activations *a, float *mean_loss,
 
 duo_status duo_model_set_layer_route(duo_model *m, duo_activations *a, int layer, duo_route route)
 {
-    const cl_uchar value = (cl_uchar)route;
-    DUO_CL(clEnqueueFillBuffer(m->rt->queue, a->routes, &value, 1, (size_t)layer * a->N, a->N, 0,
-                               NULL, NULL),
-           "setting a layer's routes");
-    return DUO_OK;
+    return duo_buffer_fill_byte(m->rt, a->routes, (size_t)layer * a->N, a->N,
+                                (unsigned char)route);
 }
 
 size_t duo_activations_tokens(const duo_activations *a) { return a->N; }

@@ -105,10 +105,3 @@ duo_status duo_compact_scatter(duo_runtime *rt, cl_mem dx, cl_mem dblock, cl_mem
 {
     return launch_rows(rt, "compact_scatter", 2, (cl_mem[]){dx, dblock}, index, offset, count, C);
 }
-
-duo_status duo_compact_scatter_accumulate(duo_runtime *rt, cl_mem dx, cl_mem dblock, cl_mem index,
-                                          int offset, int count, size_t C)
-{
-    return launch_rows(rt, "compact_scatter_accumulate", 2, (cl_mem[]){dx, dblock}, index, offset,
-                       count, C);
-}

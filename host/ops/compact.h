@@ -44,8 +44,4 @@ duo_status duo_compact_copy_rows(duo_runtime *rt, cl_mem out, cl_mem h, cl_mem i
 duo_status duo_compact_scatter(duo_runtime *rt, cl_mem dx, cl_mem dblock, cl_mem index, int offset,
                                int count, size_t C);
 
-/* dx[t] += dblock[j] for t = index[offset + j] (adds into the residual gradient). */
-duo_status duo_compact_scatter_accumulate(duo_runtime *rt, cl_mem dx, cl_mem dblock, cl_mem index,
-                                          int offset, int count, size_t C);
-
 #endif
