@@ -138,6 +138,41 @@ const duo_bench_case *duo_bench_report_find(const duo_bench_report *r, const cha
 duo_status duo_bench_report_to_json(const duo_bench_report *r, char **out);
 duo_status duo_bench_report_from_json(const char *text, const char *source, duo_bench_report *out);
 
+/* ---- start-up and the run's description (bench_startup.c) ---- */
+
+typedef struct duo_startup_times {
+    double runtime; /* duo_runtime_create */
+    double kernels; /* compiling every duocl kernel */
+    double gemm;    /* the first GEMM (CLBlast compiles its kernels on first use) */
+    double wall;    /* from spawn to exit (the suite's runs; 0 from the probe itself) */
+} duo_startup_times;
+
+/* Times this process's start-up on a device: runtime, kernels, a first GEMM
+ * of the model's projection shape. Meant for a fresh process. */
+duo_status duo_bench_startup_probe(const char *device, duo_startup_times *out);
+
+typedef struct duo_bench_startup_options {
+    const char *program;  /* a duocl binary: run as `PROGRAM bench --startup-probe` */
+    const char *device;   /* selector passed on; NULL: the default */
+    int warm_repeat;      /* starts with PoCL's kernel cache as it is */
+    int cold_repeat;      /* starts with an empty PoCL cache (each compiles everything) */
+    void (*progress)(void *context, int done, int total); /* may be NULL */
+    void *progress_context;
+} duo_bench_startup_options;
+
+/* Appends the cases "startup/warm" and "startup/cold": wall time from spawn
+ * to exit of fresh processes, with the probe's parts in the shape text. */
+duo_status duo_bench_startup_suite(const duo_bench_startup_options *o, duo_bench_report *r);
+
+/* The 1-minute load average: how busy the machine was with other work (NaN unknown). */
+double duo_load_average(void);
+
+/* Fills the report's header: device, driver, profile, environment, label
+ * (default: the device), date, config, model, batch, whether CLBlast runs
+ * with a tuning file, and the load average at the start. */
+void duo_bench_report_describe(duo_bench_report *r, duo_runtime *rt, const char *config_path,
+                               const duo_config *cfg, const char *label);
+
 /* ---- the suites (host/bench_suites.c) ---- */
 
 typedef struct duo_bench_suite_options {
