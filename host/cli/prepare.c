@@ -8,7 +8,7 @@
 
 #include "base/clock.h"
 #include "commands.h"
-#include "corpus_io.h"
+#include "data/corpus.h"
 #include "duocl/data.h"
 #include "duocl/tokenizer.h"
 #include "base/error.h"

@@ -8,7 +8,7 @@
 #include "base/clock.h"
 #include "commands.h"
 #include "duocl/tokenizer.h"
-#include "corpus_io.h"
+#include "data/corpus.h"
 #include "base/error.h"
 
 static const char *const DEFAULT_DOMAINS = "web,wiki,instruct,code";

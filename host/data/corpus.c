@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "corpus_io.h"
+#include "data/corpus.h"
 #include "base/error.h"
 #include "base/fileio.h"
 #include "data/tokenizer_internal.h"

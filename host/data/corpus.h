@@ -1,7 +1,7 @@
 /* Helpers shared by `duocl tokenizer` and `duocl prepare`: reading corpus
  * files, domain lists and the --tokenizer option. */
-#ifndef DUOCL_CLI_CORPUS_IO_H
-#define DUOCL_CLI_CORPUS_IO_H
+#ifndef DUOCL_DATA_CORPUS_H
+#define DUOCL_DATA_CORPUS_H
 
 #include <stdbool.h>
 #include <stddef.h>
