@@ -277,7 +277,7 @@ static void check_rows(test_context *t, const uint8_t *routes, size_t n, size_t 
         ok = test_ok(t, "scatter", duo_compact_scatter(t->rt, ws.out, ws.y, ws.index,
                                                        c->offset[r], c->count[r], C)) &&
              ok;
-        ref_compact_scatter(want, block, index, c->offset[r], c->count[r], C, 0);
+        ref_compact_scatter(want, block, index, c->offset[r], c->count[r], C);
     }
     if (ok) {
         test_download(t, ws.out, got, elems * sizeof *got);

@@ -52,12 +52,11 @@ void ref_compact_copy_rows(float *out, const float *h, const int *index, int off
 }
 
 void ref_compact_scatter(float *dx, const float *dblock, const int *index, int offset, int count,
-                         size_t C, int accumulate)
+                         size_t C)
 {
     for (int j = 0; j < count; j++) {
         size_t t = (size_t)index[offset + j];
         for (size_t c = 0; c < C; c++)
-            dx[t * C + c] = accumulate ? dx[t * C + c] + dblock[(size_t)j * C + c]
-                                       : dblock[(size_t)j * C + c];
+            dx[t * C + c] = dblock[(size_t)j * C + c];
     }
 }

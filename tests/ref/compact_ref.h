@@ -23,8 +23,8 @@ void ref_compact_scatter_add(float *out, const float *h, const float *block, con
 void ref_compact_copy_rows(float *out, const float *h, const int *index, int offset, int count,
                            size_t C);
 
-/* dx[t] = dblock[j] (accumulate = 0) or dx[t] += dblock[j] (accumulate = 1). */
+/* dx[t] = dblock[j], t = index[offset + j]. */
 void ref_compact_scatter(float *dx, const float *dblock, const int *index, int offset, int count,
-                         size_t C, int accumulate);
+                         size_t C);
 
 #endif
