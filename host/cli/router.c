@@ -1,19 +1,17 @@
 /* duocl router train: a learned router per layer under a compute budget,
- * trained on the frozen stage-1 model (stage 3 of the study). */
+ * trained on the frozen stage-1 model (stage 3 of the study). Parses the
+ * options, calls duo_router_train and prints its progress. */
 #define _POSIX_C_SOURCE 200809L
-#include <math.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "base/clock.h"
 #include "commands.h"
-#include "duocl/data.h"
-#include "base/fileio.h"
-#include "model/model_io.h"
-#include "study/router.h"
+#include "duocl/router.h"
+#include "duocl/runtime.h"
 
 static const char HELP[] =
     "duocl router train RUN --budget K: trains a linear router per layer on the FFN\n"
@@ -40,222 +38,81 @@ static void on_interrupt(int signal_number)
     interrupted = 1;
 }
 
-typedef struct settings {
-    int budget, steps, batch;
-    duo_alphabet alphabet;
-    double alpha, beta_start, beta_end, lr;
-    uint64_t seed;
-    bool resume;
-} settings;
-
-static bool number(const char *text, double lo, double hi, double *out)
+/* Syntax only: the library checks the ranges and names what is allowed. */
+static bool parse_number(const cli_option *option, double *out)
 {
-    if (!text)
+    if (!option->value)
         return true;
     char *end;
-    double v = strtod(text, &end);
-    if (*end || !(v >= lo && v <= hi))
+    double v = strtod(option->value, &end);
+    if (end == option->value || *end) {
+        fprintf(stderr, "duocl router train: --%s '%s': not a number\n", option->name,
+                option->value);
         return false;
+    }
     *out = v;
     return true;
 }
 
-static int parse_settings(const cli_option *o, int layers, settings *s)
+static bool parse_whole(const cli_option *option, int *out)
 {
-    double budget = -1, steps = 150, batch = 8, seed = 1;
-    *s = (settings){.alphabet = DUO_ALPHABET_SB, .alpha = 10, .beta_start = 1, .beta_end = 20,
-                    .lr = 3e-3, .resume = o[RESUME].value != NULL};
-    struct { int index; double lo, hi; double *value; const char *allowed; } checks[] = {
-        {BUDGET, 0, layers, &budget, "a whole number from 0 to L"},
-        {ALPHA, 0, 1e6, &s->alpha, "a number >= 0"},
-        {STEPS, 1, 1e7, &steps, "a whole number >= 1"},
-        {BETA_START, 1e-3, 1e4, &s->beta_start, "a number in [0.001, 10000]"},
-        {BETA_END, 1e-3, 1e4, &s->beta_end, "a number in [0.001, 10000]"},
-        {LR, 0, 1, &s->lr, "a number in [0, 1]"},
-        {BATCH, 1, 4096, &batch, "a whole number from 1 to 4096"},
-        {SEED, 0, 9007199254740992.0, &seed, "a whole number >= 0"},
-    };
-    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
-        if (!number(o[checks[i].index].value, checks[i].lo, checks[i].hi, checks[i].value)) {
-            fprintf(stderr, "duocl router train: --%s '%s': allowed %s (L = %d)\n",
-                    o[checks[i].index].name, o[checks[i].index].value, checks[i].allowed, layers);
-            return CLI_USER_ERROR;
-        }
-    if (budget < 0) {
-        fprintf(stderr, "duocl router train: --budget K is required (0 to %d)\n", layers);
-        return CLI_USER_ERROR;
+    double v = *out;
+    if (!parse_number(option, &v))
+        return false;
+    if (v != (double)(long)v || v < -1e9 || v > 1e9) {
+        fprintf(stderr, "duocl router train: --%s '%s': not a whole number\n", option->name,
+                option->value);
+        return false;
     }
-    if (o[ALPHABET].value && (!duo_alphabet_parse(o[ALPHABET].value, &s->alphabet) ||
-                              s->alphabet == DUO_ALPHABET_KB)) {
-        fprintf(stderr, "duocl router train: --alphabet '%s': allowed SB or KSB\n", o[ALPHABET].value);
-        return CLI_USER_ERROR;
-    }
-    s->budget = (int)budget;
-    s->steps = (int)steps;
-    s->batch = (int)batch;
-    s->seed = (uint64_t)seed;
-    return CLI_OK;
+    *out = (int)v;
+    return true;
 }
 
-/* Geometric from beta_start at the first step to beta_end at the last. */
-static double beta_at(const settings *s, long step)
+static bool parse_seed(const cli_option *option, uint64_t *out)
 {
-    double f = s->steps > 1 ? (double)step / (double)(s->steps - 1) : 1.0;
-    return s->beta_start * pow(s->beta_end / s->beta_start, f);
+    if (!option->value)
+        return true;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(option->value, &end, 10);
+    if (end == option->value || *end || errno || option->value[0] == '-') {
+        fprintf(stderr, "duocl router train: --seed '%s': allowed a whole number >= 0\n",
+                option->value);
+        return false;
+    }
+    *out = v;
+    return true;
 }
 
-typedef struct session {
-    duo_runtime *rt;
-    duo_model *model;
-    duo_config config;
-    char *config_json;
-    duo_router *router;
-    duo_loader *loader;
-    duo_activations *a;
-    char dir[1200];
-    FILE *log;
-} session;
-
-static duo_status open_session(const char *run_dir, const char *checkpoint, const char *device,
-                               const settings *s, session *x, duo_router_state *state)
+static int parse_options(const cli_option *o, duo_router_train_options *t)
 {
-    char path[1400];
-    if (checkpoint)
-        snprintf(path, sizeof path, "%s", checkpoint);
-    else {
-        snprintf(path, sizeof path, "%s/checkpoints/final.ckpt", run_dir);
-        if (access(path, R_OK) != 0)
-            snprintf(path, sizeof path, "%s/checkpoints/latest.ckpt", run_dir);
-    }
-    duo_runtime_options ro = {.device = device};
-    DUO_TRY(duo_runtime_create(&ro, &x->rt));
-    DUO_TRY(duo_model_open(x->rt, path, &x->config, &x->model));
-    DUO_TRY(duo_config_to_json(&x->config, &x->config_json));
-    snprintf(x->dir, sizeof x->dir, "%s/router/k%d-%s", run_dir, s->budget,
-             duo_alphabet_name(s->alphabet));
-    DUO_TRY(duo_make_directories(x->dir));
-    const duo_train_config *tc = &x->config.train;
-    const char *names[DUO_CONFIG_MAX_DOMAINS];
-    double weights[DUO_CONFIG_MAX_DOMAINS];
-    for (int i = 0; i < tc->n_domains; i++) {
-        names[i] = tc->domains[i].name;
-        weights[i] = tc->domains[i].weight;
-    }
-    DUO_TRY(duo_loader_create(x->config.data.shards, names, weights, tc->n_domains,
-                              (uint32_t)x->config.model.vocab, x->config.model.ctx,
-                              s->seed ^ 0x726f75746572ULL, &x->loader));
-    *state = (duo_router_state){0};
-    char latest[1300];
-    snprintf(latest, sizeof latest, "%s/latest.ckpt", x->dir);
-    if (s->resume) {
-        int budget;
-        DUO_TRY(duo_router_load(x->model, latest, &x->router, &budget, state));
-        if (budget != s->budget)
-            return duo_fail(DUO_ERR_CONFIG, "%s was trained for budget %d, not %d", latest, budget,
-                            s->budget);
-        duo_loader_state ls = {state->loader_seed, state->loader_next};
-        duo_loader_set_state(x->loader, &ls);
-    } else {
-        DUO_TRY(duo_router_create(x->model, s->alphabet, s->seed, &x->router));
-    }
-    DUO_TRY(duo_activations_create(x->model, (size_t)s->batch, (size_t)x->config.model.ctx, true,
-                                   &x->a));
-    snprintf(path, sizeof path, "%s/log.jsonl", x->dir);
-    x->log = fopen(path, s->resume ? "a" : "w");
-    if (!x->log)
-        return duo_fail(DUO_ERR_IO, "cannot write %s", path);
-    return DUO_OK;
-}
-
-static void close_session(session *x)
-{
-    if (x->log)
-        fclose(x->log);
-    duo_activations_destroy(x->a);
-    duo_loader_destroy(x->loader);
-    duo_router_destroy(x->router);
-    free(x->config_json);
-    duo_model_destroy(x->model);
-    duo_runtime_destroy(x->rt);
-}
-
-static duo_status save(session *x, const settings *s, long step, const char *name, bool with_state)
-{
-    duo_loader_state ls;
-    duo_loader_get_state(x->loader, &ls);
-    duo_router_state state = {(uint64_t)step, ls.seed, ls.next_window};
-    char path[1300];
-    snprintf(path, sizeof path, "%s/%s", x->dir, name);
-    return duo_router_save(x->router, path, x->config_json, s->budget, with_state ? &state : NULL);
+    duo_router_train_defaults(t);
+    if (o[ALPHABET].value)
+        t->alphabet = o[ALPHABET].value;
+    t->resume = o[RESUME].value != NULL;
+    t->checkpoint = o[CHECKPOINT].value;
+    bool ok = parse_whole(&o[BUDGET], &t->budget) && parse_number(&o[ALPHA], &t->alpha) &&
+              parse_whole(&o[STEPS], &t->steps) && parse_number(&o[BETA_START], &t->beta_start) &&
+              parse_number(&o[BETA_END], &t->beta_end) && parse_number(&o[LR], &t->lr) &&
+              parse_whole(&o[BATCH], &t->batch) && parse_seed(&o[SEED], &t->seed);
+    return ok ? CLI_OK : CLI_USER_ERROR;
 }
 
 /* \r-redrawn on a terminal; otherwise a line every 25 steps. */
-static void print_progress(const settings *s, int layers, long step, long first_step,
-                           double elapsed, const duo_router_step *r, double beta)
+static void on_event(const duo_router_event *e, void *user)
 {
-    bool tty = isatty(STDERR_FILENO) == 1;
-    if (!tty && (step + 1) % 25 != 0 && step + 1 != s->steps)
+    bool *tty = user;
+    if (e->kind == DUO_ROUTER_EVENT_DONE) {
+        fprintf(stderr, "%swrote %s\n", *tty ? "\n" : "", e->path);
         return;
-    fprintf(stderr, "%srouter k=%d: step %ld/%d  ce %.4f  P_big %.3f (target %.3f)  beta %.2f  "
-                    "ETA %.0f s   %s",
-            tty ? "\r" : "", s->budget, step + 1, s->steps, (double)r->ce, (double)r->big_fraction,
-            (double)s->budget / layers, beta,
-            elapsed / (double)(step + 1 - first_step) * (double)(s->steps - step - 1),
-            tty ? "" : "\n");
-}
-
-static duo_status train(session *x, const settings *s, long first_step)
-{
-    int T = x->config.model.ctx, B = s->batch;
-    int32_t *windows = malloc((size_t)B * (size_t)(T + 1) * sizeof *windows);
-    int32_t *tokens = malloc((size_t)B * (size_t)T * sizeof *tokens);
-    int32_t *targets = malloc((size_t)B * (size_t)T * sizeof *targets);
-    uint8_t *routes = calloc((size_t)x->config.model.n_layers * (size_t)B * (size_t)T, 1);
-    duo_status st = windows && tokens && targets && routes
-                        ? DUO_OK
-                        : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for router batches");
-    double start = duo_now_seconds();
-    long step = first_step;
-    for (; step < s->steps && st == DUO_OK && !interrupted; step++) {
-        st = duo_loader_next(x->loader, B, windows, NULL);
-        for (int b = 0; b < B && st == DUO_OK; b++)
-            for (int t = 0; t < T; t++) {
-                tokens[b * T + t] = windows[b * (T + 1) + t];
-                targets[b * T + t] = windows[b * (T + 1) + t + 1];
-            }
-        if (st == DUO_OK)
-            st = duo_model_set_batch(x->model, x->a, tokens, targets, routes);
-        duo_router_hparams h = {.budget = s->budget, .alpha = s->alpha, .beta = beta_at(s, step),
-                                .lr = s->lr, .step = step};
-        duo_router_step r = {0};
-        if (st == DUO_OK)
-            st = duo_router_train_step(x->router, x->a, &h, &r);
-        if (st != DUO_OK)
-            break;
-        fprintf(x->log,
-                "{\"step\":%ld,\"ce\":%.9g,\"penalty\":%.9g,\"big_fraction\":%.9g,\"target\":%.9g,"
-                "\"beta\":%.9g,\"grad_norm\":%.9g}\n",
-                step + 1, (double)r.ce, (double)r.penalty, (double)r.big_fraction,
-                (double)s->budget / x->config.model.n_layers, h.beta, (double)r.grad_norm);
-        fflush(x->log);
-        print_progress(s, x->config.model.n_layers, step, first_step, duo_now_seconds() - start, &r, h.beta);
-        if ((step + 1) % 50 == 0)
-            st = save(x, s, step + 1, "latest.ckpt", true);
     }
-    if (isatty(STDERR_FILENO) == 1)
-        fprintf(stderr, "\n");
-    if (st == DUO_OK)
-        st = save(x, s, step, "latest.ckpt", true);
-    if (st == DUO_OK && interrupted)
-        st = duo_fail(DUO_ERR_INTERRUPTED, "interrupted at step %ld; %s/latest.ckpt saved, "
-                      "continue with --resume", step, x->dir);
-    if (st == DUO_OK)
-        st = save(x, s, step, "router.ckpt", false);
-    free(windows);
-    free(tokens);
-    free(targets);
-    free(routes);
-    return st;
+    if (e->kind != DUO_ROUTER_EVENT_STEP || (!*tty && e->step % 25 != 0 && e->step != e->steps))
+        return;
+    fprintf(stderr, "%srouter k=%d: step %ld/%ld  ce %.4f  P_big %.3f (target %.3f)  beta %.2f  "
+                    "ETA %.0f s   %s",
+            *tty ? "\r" : "", e->budget, e->step, e->steps, e->ce, e->big_fraction, e->target,
+            e->beta, e->elapsed_s / (double)(e->step - e->first_step) * (double)(e->steps - e->step),
+            *tty ? "" : "\n");
 }
 
 static int run_router(int argc, char **argv)
@@ -282,28 +139,26 @@ static int run_router(int argc, char **argv)
         fprintf(stderr, "duocl router: unknown subcommand '%s' (allowed: train)\n", positionals[0]);
         return CLI_USER_ERROR;
     }
-    session x = {0};
-    settings s;
-    duo_router_state state;
-    /* --budget is checked against the model's layer count once it is loaded. */
-    code = parse_settings(o, DUO_MAX_LAYERS, &s);
-    if (code != CLI_OK)
-        return code;
-    duo_status st = open_session(positionals[1], o[CHECKPOINT].value,
-                                 cli_device_selector(&o[DEVICE]), &s, &x, &state);
-    if (st == DUO_OK && s.budget > x.config.model.n_layers)
-        st = duo_fail(DUO_ERR_INVALID_ARGUMENT, "--budget %d: the model has %d layers", s.budget,
-                      x.config.model.n_layers);
+    duo_router_train_options t;
+    if (parse_options(o, &t) != CLI_OK)
+        return CLI_USER_ERROR;
+    bool tty = isatty(STDERR_FILENO) == 1;
+    t.stop = &interrupted;
+    t.callback = on_event;
+    t.user = &tty;
+    duo_runtime *rt = NULL;
+    duo_runtime_options ro = {.device = cli_device_selector(&o[DEVICE])};
+    duo_status st = duo_runtime_create(&ro, &rt);
     if (st == DUO_OK) {
         struct sigaction sa = {0}, old;
         sa.sa_handler = on_interrupt;
         sigaction(SIGINT, &sa, &old);
-        st = train(&x, &s, (long)state.step);
+        st = duo_router_train(rt, positionals[1], &t);
         sigaction(SIGINT, &old, NULL);
+        if (st != DUO_OK && tty)
+            fprintf(stderr, "\n");
     }
-    if (st == DUO_OK)
-        fprintf(stderr, "wrote %s/router.ckpt\n", x.dir);
-    close_session(&x);
+    duo_runtime_destroy(rt);
     return cli_report(st);
 }
 
