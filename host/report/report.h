@@ -2,8 +2,8 @@
  * from the run directory, an HTML text buffer, JSON accessors and the
  * gnuplot chart runner. report.c assembles the page from the sections in
  * report_charts.c (training, budget curves, placement heat maps, router
- * training), report_claims.c (the paper's claims) and report_tokens.c
- * (token difficulty as coloured text). */
+ * training), claims_html.c (the paper's claims, decided in claims.c) and
+ * report_tokens.c (token difficulty as coloured text). */
 #ifndef DUOCL_CLI_REPORT_H
 #define DUOCL_CLI_REPORT_H
 
@@ -14,6 +14,8 @@
 
 #include "duocl/config.h"
 #include "duocl/status.h"
+
+#include "claims.h"
 
 /* ---- the report as a library function ----------------------------------- */
 
@@ -63,7 +65,7 @@ double rj_num2(const cJSON *object, const char *k1, const char *k2);
 
 /* ---- the run's inputs -------------------------------------------------- */
 
-enum { RPT_MAX_ROUTERS = 32, RPT_MAX_LAYERS = 32, RPT_BUCKETS = 8 };
+/* RPT_MAX_ROUTERS, RPT_MAX_LAYERS and RPT_BUCKETS: claims.h */
 
 /* One "router:PATH[,exact]" entry of eval.json. */
 typedef struct rpt_router_eval {
@@ -170,7 +172,10 @@ void rpt_section_training(rpt_run *run, rpt_plotter *p, rpt_buf *html);
 void rpt_section_budget(rpt_run *run, rpt_plotter *p, rpt_buf *html);
 void rpt_section_placement(rpt_run *run, rpt_plotter *p, rpt_buf *html);
 void rpt_section_router(rpt_run *run, rpt_plotter *p, rpt_buf *html);
-void rpt_section_claims(rpt_run *run, rpt_buf *html);
+void rpt_section_claims(rpt_run *run, rpt_buf *html); /* reads, decides and renders the claims */
+/* The claims table (<section id="claims">) from decided claims; commands
+ * name the run folder run_dir. */
+void rpt_claims_html(const rpt_claims *claims, const char *run_dir, rpt_buf *html);
 void rpt_section_difficulty(rpt_run *run, rpt_buf *html);
 
 #endif
