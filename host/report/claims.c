@@ -74,8 +74,7 @@ static void oracle_vs_random(const rpt_claims_inputs *in, rpt_claims *out)
     needs(c, "Needs oracle.json with budgets between 1 and L-1.", NEED_ORACLE);
 }
 
-/* Fraction of the all-small to all-big loss gap that a loss closes. */
-static double gap_closed(double loss, double small, double big) { return (small - loss) / (small - big); }
+double rpt_gap_closed(double loss, double small, double big) { return (small - loss) / (small - big); }
 
 /* 2. An SB router lands closer to the fixed pattern than to the oracle, at
  * the budget it was trained for, on the fraction of the gap each closes. */
@@ -102,9 +101,9 @@ static void router_near_fixed(const rpt_claims_inputs *in, rpt_claims *out)
             }
             rpt_router_gap *g = &e->domain[e->n];
             copy_name(g->domain, od->name);
-            g->router = gap_closed(res->loss, res->small_loss, res->big_loss);
-            g->fixed = gap_closed(b->fixed.loss, od->all_small.loss, od->all_big.loss);
-            g->oracle = gap_closed(b->oracle.loss, od->all_small.loss, od->all_big.loss);
+            g->router = rpt_gap_closed(res->loss, res->small_loss, res->big_loss);
+            g->fixed = rpt_gap_closed(b->fixed.loss, od->all_small.loss, od->all_big.loss);
+            g->oracle = rpt_gap_closed(b->oracle.loss, od->all_small.loss, od->all_big.loss);
             g->near_fixed = fabs(g->router - g->fixed) < fabs(g->router - g->oracle);
             checked++;
             held += g->near_fixed;

@@ -252,6 +252,10 @@ typedef struct rpt_claims {
 /* Decides every claim from the inputs alone. */
 void rpt_claims_decide(const rpt_claims_inputs *in, rpt_claims *out);
 
+/* The fraction of the all-small to all-big loss gap that `loss` closes:
+ * 0 at all-small, 1 at all-big, over 1 below all-big. */
+double rpt_gap_closed(double loss, double small, double big);
+
 /* "holds", "fails", "partly", "missing input". */
 const char *rpt_verdict_name(rpt_verdict verdict);
 

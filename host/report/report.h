@@ -138,8 +138,9 @@ bool rpt_eval_references(const rpt_run *run, const char *domain, double tokens, 
  * has those references; else its own. */
 double rpt_eval_ppl(const rpt_run *run, const cJSON *od, const cJSON *value, bool *mapped);
 
-/* A "missing input" box: what is missing and the command that makes it. */
-void rpt_missing(rpt_buf *html, const char *what, const char *command);
+/* A "missing input" box: what is missing and the command that makes it
+ * (each "RUN" in it standing for the run folder dir). */
+void rpt_missing(rpt_buf *html, const char *what, const char *command, const char *dir);
 
 /* ---- charts ------------------------------------------------------------ */
 

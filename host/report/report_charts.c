@@ -104,9 +104,8 @@ void rpt_section_training(rpt_run *run, rpt_plotter *p, rpt_buf *h)
 {
     rb_puts(h, "<section id=\"training\"><h2>Training (stage 1: random routes)</h2>\n");
     if (!run->log) {
-        char command[1200];
-        snprintf(command, sizeof command, "duocl train CONFIG --run-dir %s", run->dir);
-        rpt_missing(h, "log.jsonl is missing, so there are no training curves.", command);
+        rpt_missing(h, "log.jsonl is missing, so there are no training curves.", "duocl train CONFIG --run-dir RUN",
+                    run->dir);
         rb_puts(h, "</section>\n");
         return;
     }
@@ -386,11 +385,10 @@ void rpt_section_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h)
         rb_printf(h, "<div class=\"info\">The oracle searched the %s alphabet: layers that are not BIG are %s. "
                      "The paper's curves are for SB (small or big).</div>\n", strcmp(alphabet, "KB") == 0 ? "KB" : "KSB",
                   strcmp(alphabet, "KB") == 0 ? "skipped" : "small or skipped");
-    char command[1200];
     if (!run->oracle.json) {
-        snprintf(command, sizeof command, "duocl oracle %s", run->dir);
         rpt_missing(h, run->oracle.present ? "oracle.json could not be read, so there are no budget curves."
-                                           : "oracle.json is missing, so there are no budget curves.", command);
+                                           : "oracle.json is missing, so there are no budget curves.",
+                    "duocl oracle RUN", run->dir);
     } else {
         rb_puts(h, "<div class=\"grid\">");
         const cJSON *od;
@@ -410,9 +408,9 @@ void rpt_section_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h)
     if (run->eval.json && cJSON_GetArraySize(run->eval.json) > 0)
         router_table(h, run);
     if (run->n_router_evals == 0) {
-        snprintf(command, sizeof command, "duocl router train %s --budget K, then duocl eval %s --routes "
-                 "router:%s/router/kK-SB/router.ckpt", run->dir, run->dir, run->dir);
-        rpt_missing(h, "no router has been evaluated (eval.json has no router:... entry).", command);
+        rpt_missing(h, "no router has been evaluated (eval.json has no router:... entry).",
+                    "duocl router train RUN --budget K, then duocl eval RUN --routes router:RUN/router/kK-SB/router.ckpt",
+                    run->dir);
     }
     rb_puts(h, "</section>\n");
 }
@@ -544,22 +542,17 @@ void rpt_section_placement(rpt_run *run, rpt_plotter *p, rpt_buf *h)
                "first, at the bottom), per budget and per position in the context window. Cells are "
                "labelled with the fraction.</p>\n");
     int L = rpt_layers(run);
-    char command[1200];
-    if (!run->oracle.json) {
-        snprintf(command, sizeof command, "duocl oracle %s", run->dir);
-        rpt_missing(h, "oracle.json is missing, so the oracle's heat maps are not drawn.", command);
-    }
+    if (!run->oracle.json)
+        rpt_missing(h, "oracle.json is missing, so the oracle's heat maps are not drawn.", "duocl oracle RUN",
+                    run->dir);
     rb_puts(h, "<div class=\"grid3\">");
     if (run->oracle.json)
         oracle_layer_budget(run, p, h, L);
     bool routers = router_layer_budget(run, p, h, L);
     rb_puts(h, "</div>\n");
-    if (!routers) {
-        snprintf(command, sizeof command, "duocl eval %s --routes router:%s/router/kK-SB/router.ckpt", run->dir,
-                 run->dir);
+    if (!routers)
         rpt_missing(h, "no router evaluation in eval.json with big_per_layer, so the routers' heat maps are not "
-                    "drawn.", command);
-    }
+                    "drawn.", "duocl eval RUN --routes router:RUN/router/kK-SB/router.ckpt", run->dir);
     if (!run->oracle.json && !routers) {
         rb_puts(h, "</section>\n");
         return;
@@ -597,9 +590,8 @@ void rpt_section_router(rpt_run *run, rpt_plotter *p, rpt_buf *h)
 {
     rb_puts(h, "<section id=\"router\"><h2>Router training (stage 3)</h2>\n");
     if (run->n_router_logs == 0) {
-        char command[1200];
-        snprintf(command, sizeof command, "duocl router train %s --budget K", run->dir);
-        rpt_missing(h, "no router has been trained (no router/*/log.jsonl).", command);
+        rpt_missing(h, "no router has been trained (no router/*/log.jsonl).", "duocl router train RUN --budget K",
+                    run->dir);
         rb_puts(h, "</section>\n");
         return;
     }

@@ -213,12 +213,9 @@ void rpt_section_difficulty(rpt_run *run, rpt_buf *h)
     rb_puts(h, "<section id=\"difficulty\"><h2>Token difficulty</h2>\n");
     const cJSON *doc = run->difficulty.json, *domains = rj_get(doc, "domains");
     if (!doc || !cJSON_IsObject(domains)) {
-        char command[1200];
-        snprintf(command, sizeof command, "duocl difficulty %s --budget K (after duocl oracle %s)", run->dir,
-                 run->dir);
         rpt_missing(h, run->difficulty.present ? "difficulty.json could not be read."
                                                : "difficulty.json is missing, so there is no coloured text.",
-                    command);
+                    "duocl difficulty RUN --budget K (after duocl oracle RUN)", run->dir);
         rb_puts(h, "</section>\n");
         return;
     }

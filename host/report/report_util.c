@@ -210,22 +210,19 @@ double rpt_eval_ppl(const rpt_run *run, const cJSON *od, const cJSON *value, boo
     if (tokens == rj_num(od, "tokens") || !rpt_eval_references(run, od->string, tokens, od, &small, &big) ||
         !(small != big))
         return rj_num(value, "ppl");
-    double closed = (small - rj_num(value, "loss")) / (small - big);
+    double closed = rpt_gap_closed(rj_num(value, "loss"), small, big);
     double small_o = rj_num2(od, "all_small", "loss"), big_o = rj_num2(od, "all_big", "loss");
     *mapped = true;
     return exp(small_o - closed * (small_o - big_o));
 }
 
-void rpt_missing(rpt_buf *html, const char *what, const char *command)
+void rpt_missing(rpt_buf *html, const char *what, const char *command, const char *dir)
 {
     rb_puts(html, "<div class=\"missing\"><b>Not run yet:</b> ");
     rb_html(html, what);
-    if (command) {
-        rb_puts(html, " Produce it with <code>");
-        rb_html(html, command);
-        rb_puts(html, "</code>.");
-    }
-    rb_puts(html, "</div>\n");
+    rb_puts(html, " Produce it with <code>");
+    rb_command(html, command, dir);
+    rb_puts(html, "</code>.</div>\n");
 }
 
 /* ---- charts ------------------------------------------------------------- */
