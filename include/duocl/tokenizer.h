@@ -72,6 +72,10 @@ duo_status duo_tokenizer_train_bpe(const uint8_t *text, size_t n, int vocab_size
 /* Reads and validates a tokenizer file (format above). */
 duo_status duo_tokenizer_load(const char *path, duo_tokenizer **out);
 
+/* What a --tokenizer option or a config's data.tokenizer names: NULL or
+ * "byte" is the byte-level tokenizer, anything else a tokenizer file. */
+duo_status duo_tokenizer_open(const char *name, duo_tokenizer **out);
+
 /* Writes the tokenizer file; `trained_on` (may be NULL) is a JSON object text
  * stored as "trained_on". Written to a temporary file, then renamed. */
 duo_status duo_tokenizer_save(const duo_tokenizer *tok, const char *path, const char *trained_on);
