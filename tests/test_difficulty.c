@@ -1,7 +1,8 @@
 /* Token difficulty without a device: average ranks and Spearman's rho with
  * ties against hand-computed values, the top lists, an oracle_tokens.bin
  * written here byte by byte (the layout of 'duocl oracle') read back with its
- * statistics checked by hand, every kind of bad file (missing, wrong magic or
+ * statistics checked by hand and written again by the library's writer, byte
+ * for byte the same, every kind of bad file (missing, wrong magic or
  * version, truncated at every length, trailing bytes, a NaN loss, a mask with
  * the wrong number of BIG layers), escaping of text, and contexts decoded
  * with the byte tokenizer. */
@@ -128,7 +129,7 @@ static void fill_b(void)
     b_oracle1[18] = b_small[18] - 3;
 }
 
-/* The layout of write_tokens_file in host/cli/oracle.c, written field by field. */
+/* The layout of study/oracle_tokens.h, written field by field. */
 static void write_file(const char *path, uint32_t version, const domain_spec *d, int n)
 {
     FILE *f = fopen(path, "wb");
@@ -267,6 +268,33 @@ static void spit(const char *path, const uint8_t *b, size_t n)
     fclose(f);
 }
 
+/* The library's writer gives back the bytes of the hand-written file. */
+static void writer_matches_the_layout_byte_for_byte(void)
+{
+    char path[300], copy[300], tmp[310];
+    path_in(path, sizeof path, "good.bin");
+    path_in(copy, sizeof copy, "written.bin");
+    snprintf(tmp, sizeof tmp, "%s.tmp", copy);
+    domain_spec specs[2] = {spec_a(), spec_b()};
+    write_file(path, 1, specs, 2);
+    duo_token_file f;
+    if (!unit_ok("read", duo_token_file_read(path, &f)))
+        return;
+    if (unit_ok("write", duo_token_file_write(copy, &f))) {
+        size_t n_want, n_got;
+        uint8_t *want = slurp(path, &n_want), *got = slurp(copy, &n_got);
+        size_t at = 0;
+        while (at < n_want && at < n_got && want[at] == got[at])
+            at++;
+        unit_check("same_bytes", n_want == n_got && at == n_want, "%zu bytes written, %zu expected; first "
+                   "difference at offset %zu", n_got, n_want, at);
+        unit_check("no_temporary_left", access(tmp, F_OK) != 0, "'%s' is still there", tmp);
+        free(want);
+        free(got);
+    }
+    duo_token_file_free(&f);
+}
+
 static void bad_files_name_the_file_and_the_problem(void)
 {
     char good[300], bad[300];
@@ -368,11 +396,12 @@ int main(void)
     UNIT_RUN(spearman_matches_hand_computed_values_with_ties);
     UNIT_RUN(top_indices_break_ties_by_index);
     UNIT_RUN(read_back_and_statistics);
+    UNIT_RUN(writer_matches_the_layout_byte_for_byte);
     UNIT_RUN(bad_files_name_the_file_and_the_problem);
     UNIT_RUN(escaping_is_safe_for_terminal_and_json);
     char path[300];
-    const char *names[] = {"good.bin", "bad.bin"};
-    for (int i = 0; i < 2; i++) {
+    const char *names[] = {"good.bin", "bad.bin", "written.bin"};
+    for (int i = 0; i < 3; i++) {
         path_in(path, sizeof path, names[i]);
         remove(path);
     }

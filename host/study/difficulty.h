@@ -1,21 +1,9 @@
-/* Token difficulty (PAPER.md result 8, DESIGN.md §2): per-token losses under
- * all-small, all-big and oracle(k), read back from the oracle's per-token
- * file, and the statistics that ask whether the tokens with high loss are the
- * ones that gain from compute. The benefit of a token at budget k is
- * loss_small - loss_oracle(k): what the best route with k BIG layers saves
- * over running every layer small.
- *
- * oracle_tokens.bin (written by 'duocl oracle', all little-endian):
- *   char magic[8] "DUOCLPTL"; u32 version = 1; u32 layers L; u32 n_domains;
- *   u32 ctx T; then per domain:
- *     char name[32] (NUL-terminated); u64 n_windows; u64 tokens (= n_windows*T);
- *     u32 searched (bit k set: budget k was searched);
- *     i32 windows[n_windows*(T+1)]  token ids; position t of window w reads
- *                                   windows[w*(T+1)+t] and predicts [..+t+1]
- *     f32 loss_small[tokens]; f32 loss_big[tokens];
- *     for each searched k, increasing: f32 loss_oracle_k[tokens];
- *                                      u32 big_mask_k[tokens] (bit l: BIG at layer l)
- * Token i of a domain is window i / T, position i % T. */
+/* Token difficulty (PAPER.md result 8, DESIGN.md §2): the statistics that
+ * ask whether the tokens with high loss are the ones that gain from compute,
+ * on the per-token losses of the oracle's file (study/oracle_tokens.h). The
+ * benefit of a token at budget k is loss_small - loss_oracle(k): what the
+ * best route with k BIG layers saves over running every layer small. The
+ * whole analysis of a run is duo_difficulty_run (duocl/difficulty.h). */
 #ifndef DUOCL_HOST_DIFFICULTY_H
 #define DUOCL_HOST_DIFFICULTY_H
 
@@ -23,51 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "duocl/difficulty.h" /* duo_difficulty_stats */
 #include "duocl/status.h"
 #include "duocl/tokenizer.h"
-
-/* The searched-budget mask has one bit per k in 0..L, so L < 32. */
-enum { DUO_TOKEN_FILE_MAX_LAYERS = 31, DUO_TOKEN_FILE_MAX_DOMAINS = 64 };
-
-typedef struct duo_token_domain {
-    char name[32];
-    uint64_t n_windows;
-    uint64_t tokens;          /* n_windows * ctx scored positions */
-    uint32_t searched;        /* bit k: budget k was searched */
-    int32_t *windows;         /* n_windows * (ctx + 1) token ids */
-    float *loss_small;        /* tokens, nats */
-    float *loss_big;          /* tokens, nats */
-    float *loss_oracle[DUO_TOKEN_FILE_MAX_LAYERS + 1]; /* [k]: tokens; NULL if not searched */
-    uint32_t *big_mask[DUO_TOKEN_FILE_MAX_LAYERS + 1]; /* [k]: tokens; NULL if not searched */
-} duo_token_domain;
-
-typedef struct duo_token_file {
-    int layers;
-    int ctx;
-    int n_domains;
-    duo_token_domain *domain; /* n_domains, owned */
-} duo_token_file;
-
-/* Reads and checks a whole oracle_tokens.bin. Every failure (missing file,
- * wrong magic or version, truncated or oversized content, a loss that is not
- * finite, a negative token id) is DUO_ERR_IO or DUO_ERR_FORMAT with a message
- * naming the file and what was wrong. On success free with
- * duo_token_file_free. */
-duo_status duo_token_file_read(const char *path, duo_token_file *out);
-void duo_token_file_free(duo_token_file *f);
-
-/* The budgets searched in every domain of f, as "1,3" (into buf). */
-void duo_token_file_budgets(const duo_token_file *f, char *buf, size_t cap);
-
-/* Input token at position t of window w, and the token it predicts. */
-static inline int32_t duo_token_input(const duo_token_domain *d, int ctx, uint64_t i)
-{
-    return d->windows[(i / (uint64_t)ctx) * (uint64_t)(ctx + 1) + i % (uint64_t)ctx];
-}
-static inline int32_t duo_token_target(const duo_token_domain *d, int ctx, uint64_t i)
-{
-    return d->windows[(i / (uint64_t)ctx) * (uint64_t)(ctx + 1) + i % (uint64_t)ctx + 1];
-}
+#include "oracle_tokens.h"
 
 /* Ranks 1..n of x with ties given the mean of the ranks they span (so
  * {5, 7, 7, 9} ranks {1, 2.5, 2.5, 4}). ranks has n doubles. */
@@ -83,18 +30,6 @@ duo_status duo_top_indices(const float *score, size_t n, size_t count, uint64_t 
 
 /* How many top tokens the "top 10%" sets hold: ceil(n / 10), at least 1. */
 size_t duo_top_decile_count(size_t n);
-
-typedef struct duo_difficulty_stats {
-    uint64_t tokens;                /* tokens the statistics cover */
-    double mean_small, mean_big, mean_oracle, mean_benefit; /* nats per token */
-    double fraction_gain;           /* tokens with benefit > 0 */
-    double spearman_small_benefit;  /* rank correlation of loss_small and benefit */
-    double spearman_big_benefit;    /* of loss_big and benefit */
-    double spearman_small_big;      /* of loss_small and loss_big */
-    uint64_t top_count;             /* duo_top_decile_count(tokens) */
-    uint64_t top_overlap;           /* of the top_count highest loss_small, how many are
-                                       also among the top_count highest benefit */
-} duo_difficulty_stats;
 
 /* benefit[i] = loss_small[i] - loss_oracle_k[i] for every token of d.
  * Budget k must have been searched (DUO_ERR_INVALID_ARGUMENT otherwise). */
