@@ -2,7 +2,7 @@
 #include <stdio.h>
 
 #include "commands.h"
-#include "report/report.h"
+#include "duocl/report.h"
 
 static const char HELP[] =
     "RUN is a run directory ('duocl train' makes one). The report shows what RUN\n"

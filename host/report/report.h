@@ -4,8 +4,8 @@
  * report_charts.c (training, budget curves, placement heat maps, router
  * training), claims_html.c (the paper's claims, decided in claims.c) and
  * report_tokens.c (token difficulty as coloured text). */
-#ifndef DUOCL_CLI_REPORT_H
-#define DUOCL_CLI_REPORT_H
+#ifndef DUOCL_HOST_REPORT_H
+#define DUOCL_HOST_REPORT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,32 +13,11 @@
 #include <cjson/cJSON.h>
 
 #include "duocl/config.h"
+#include "duocl/report.h"
 #include "duocl/status.h"
 
 #include "claims.h"
 
-/* ---- the report as a library function ----------------------------------- */
-
-typedef struct duo_report_options {
-    const char *out_path; /* NULL: RUN/report.html */
-    /* Each problem noticed while rendering (a damaged input, a failed chart);
-     * may be NULL. */
-    void (*warn)(const char *message, void *user);
-    void *user;
-} duo_report_options;
-
-typedef struct duo_report_summary {
-    char path[1400];          /* the page written */
-    int charts_drawn, charts_failed;
-    bool gnuplot_unavailable; /* notes stand in place of the charts */
-    int warnings;
-} duo_report_summary;
-
-/* Writes the run's report page: one self-contained HTML file with every
- * section whose input the run folder holds. Fails only when run_dir is not a
- * readable run directory or the page cannot be written. */
-duo_status duo_report_write(const char *run_dir, const duo_report_options *options,
-                            duo_report_summary *summary);
 
 /* ---- text buffer ------------------------------------------------------ */
 
