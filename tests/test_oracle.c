@@ -63,12 +63,12 @@ static void train_a_little(test_context *t, duo_model *m, const int32_t *windows
 
 static void invariants_hold(test_context *t, duo_model *m, const int32_t *windows)
 {
-    duo_oracle_options o = {.alphabet = DUO_ALPHABET_SB, .random_n = 3, .random_seed = 9,
-                            .share_prefixes = true};
+    duo_oracle_search_options o = {.alphabet = DUO_ALPHABET_SB, .random_n = 3, .random_seed = 9,
+                                   .share_prefixes = true};
     for (int k = 0; k <= L; k++)
         o.budgets[k] = true;
     duo_oracle_result r;
-    if (!test_ok(t, "oracle", duo_oracle_run(m, windows, WINDOWS, CTX, BATCH, &o, &r)))
+    if (!test_ok(t, "oracle", duo_oracle_search(m, windows, WINDOWS, CTX, BATCH, &o, &r)))
         return;
     bool ordered = true;
     char detail[512] = "";

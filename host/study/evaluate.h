@@ -24,11 +24,10 @@
 
 #include "duocl/config.h"
 #include "duocl/data.h"
+#include "duocl/eval.h" /* DUO_EVAL_BUCKETS; the run's eval stage */
 #include "duocl/routes.h"
 #include "duocl/tokenizer.h"
 #include "model/model.h"
-
-enum { DUO_EVAL_BUCKETS = 8 };
 
 /* The seed of the random routes of validation (any fixed value would do; it
  * differs from the training seeds people pick). */

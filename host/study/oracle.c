@@ -142,7 +142,7 @@ duo_status duo_search_patterns(duo_model *m, duo_activations *a, duo_alphabet al
 
 typedef struct accumulator {
     duo_oracle_result *r;
-    const duo_oracle_options *o;
+    const duo_oracle_search_options *o;
     int layers;
     size_t base, n, ctx;      /* this batch's first token and token count */
     double *pattern_sum;      /* by pattern id (base-3 number of the pattern) */
@@ -187,6 +187,9 @@ static duo_status accumulate(void *context, const uint8_t *pattern, int big, con
     acc->pattern_sum[id] += sum;
     acc->pattern_seen[id] = true;
     acc->done++;
+    if (acc->o->stop && *acc->o->stop)
+        return duo_fail(DUO_ERR_INTERRUPTED, "the oracle was stopped after %llu of %llu patterns",
+                        (unsigned long long)acc->done, (unsigned long long)acc->total);
     if (acc->o->progress)
         acc->o->progress(acc->o->progress_context, acc->done, acc->total);
     return DUO_OK;
@@ -213,7 +216,7 @@ static int pattern_big(size_t id, int layers)
 static void summarise(accumulator *acc, size_t n_patterns)
 {
     duo_oracle_result *r = acc->r;
-    const duo_oracle_options *o = acc->o;
+    const duo_oracle_search_options *o = acc->o;
     double tokens = (double)r->tokens;
     size_t *ids = malloc(n_patterns * sizeof *ids);
     for (int k = 0; k <= acc->layers; k++) {
@@ -329,8 +332,9 @@ static duo_status run_batches(duo_model *m, duo_activations *a, const int32_t *w
     return st;
 }
 
-duo_status duo_oracle_run(duo_model *m, const int32_t *windows, size_t n_windows, size_t ctx,
-                          size_t batch, const duo_oracle_options *options, duo_oracle_result *out)
+duo_status duo_oracle_search(duo_model *m, const int32_t *windows, size_t n_windows, size_t ctx,
+                             size_t batch, const duo_oracle_search_options *options,
+                             duo_oracle_result *out)
 {
     memset(out, 0, sizeof *out);
     int L = m->config.n_layers;

@@ -16,22 +16,12 @@
 #ifndef DUOCL_HOST_ORACLE_H
 #define DUOCL_HOST_ORACLE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "duocl/oracle.h" /* duo_alphabet, DUO_ORACLE_MAX_LAYERS; the run's oracle stage */
 #include "model/model.h"
-
-typedef enum duo_alphabet {
-    DUO_ALPHABET_SB,  /* SMALL or BIG at every layer (the paper's main setting) */
-    DUO_ALPHABET_KB,  /* SKIP or BIG */
-    DUO_ALPHABET_KSB  /* SKIP, SMALL or BIG */
-} duo_alphabet;
-
-/* "SB", "KB", "KSB"; parse returns false for anything else. */
-const char *duo_alphabet_name(duo_alphabet alphabet);
-bool duo_alphabet_parse(const char *text, duo_alphabet *out);
-
-enum { DUO_ORACLE_MAX_LAYERS = 12, DUO_ORACLE_BUCKETS = 8 };
 
 /* Counters of one search. */
 typedef struct duo_search_counts {
@@ -70,7 +60,7 @@ typedef struct duo_budget_result {
     uint64_t tokens_per_bucket[DUO_ORACLE_BUCKETS];
 } duo_budget_result;
 
-typedef struct duo_oracle_options {
+typedef struct duo_oracle_search_options {
     duo_alphabet alphabet;
     bool budgets[DUO_MAX_LAYERS + 1]; /* which budgets to search */
     int random_n;                     /* N of random-N (default 100) */
@@ -79,7 +69,9 @@ typedef struct duo_oracle_options {
     /* Progress: patterns done of total (over all windows), may be NULL. */
     void (*progress)(void *context, uint64_t done, uint64_t total);
     void *progress_context;
-} duo_oracle_options;
+    /* Polled after every pattern; nonzero: DUO_ERR_INTERRUPTED. May be NULL. */
+    volatile sig_atomic_t *stop;
+} duo_oracle_search_options;
 
 typedef struct duo_oracle_result {
     int layers;
@@ -97,9 +89,11 @@ typedef struct duo_oracle_result {
 } duo_oracle_result;
 
 /* Runs the oracle over n_windows windows of ctx+1 tokens (inputs and next-token
- * targets), batch windows at a time. Fills *out (free with duo_oracle_result_free). */
-duo_status duo_oracle_run(duo_model *m, const int32_t *windows, size_t n_windows, size_t ctx,
-                          size_t batch, const duo_oracle_options *options, duo_oracle_result *out);
+ * targets), batch windows at a time. Fills *out (free with duo_oracle_result_free).
+ * duo_oracle_run (duocl/oracle.h) does this for every domain of a run. */
+duo_status duo_oracle_search(duo_model *m, const int32_t *windows, size_t n_windows, size_t ctx,
+                             size_t batch, const duo_oracle_search_options *options,
+                             duo_oracle_result *out);
 void duo_oracle_result_free(duo_oracle_result *r);
 
 /* Number of patterns of `alphabet` over L layers with exactly k BIG layers. */

@@ -191,3 +191,19 @@ double duo_pattern_flop_fraction(const char *pattern, int ffn_big, int ffn_small
         used += pattern[l] == 'B' ? ffn_big : pattern[l] == 'S' ? ffn_small : 0;
     return L ? used / ((double)L * ffn_big) : 0;
 }
+
+duo_status duo_run_open_on(duo_runtime *rt, const char *dir, const char *checkpoint,
+                           size_t eval_tokens, const char *domains, duo_run *run)
+{
+    memset(run, 0, sizeof *run);
+    snprintf(run->dir, sizeof run->dir, "%s", dir);
+    DUO_TRY(duo_run_find_checkpoint(dir, checkpoint, run->checkpoint, sizeof run->checkpoint));
+    DUO_TRY(duo_model_open(rt, run->checkpoint, &run->config, &run->model));
+    DUO_TRY(filter_domains(&run->config.train, domains));
+    DUO_TRY(duo_run_open_tokenizer(&run->config, &run->tokenizer));
+    if (eval_tokens == 0)
+        eval_tokens = (size_t)run->config.train.eval_tokens;
+    return duo_eval_data_open(run->config.data.shards, &run->config.train,
+                              (uint32_t)run->config.model.vocab, run->config.model.ctx,
+                              eval_tokens, run->tokenizer, &run->data);
+}

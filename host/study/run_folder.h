@@ -95,4 +95,9 @@ void duo_run_close(duo_run *run);
 /* FFN compute of a pattern ("SSBK...") relative to all-big. */
 double duo_pattern_flop_fraction(const char *pattern, int ffn_big, int ffn_small);
 
+/* As duo_run_open, on a runtime the caller keeps: run->rt stays NULL, so
+ * duo_run_close leaves the runtime alone (close the run before destroying it). */
+duo_status duo_run_open_on(duo_runtime *rt, const char *dir, const char *checkpoint,
+                           size_t eval_tokens, const char *domains, duo_run *run);
+
 #endif
