@@ -1,0 +1,174 @@
+/* The eval stage (duocl eval): one routing on a run's validation windows, and
+ * RUN/eval.json, its result file, written here and nowhere else:
+ *   { SPEC: { "checkpoint": PATH, "device": NAME,
+ *             DOMAIN: { "tokens", "bytes", "loss", "ppl", "bpb", "budget", "skip",
+ *                       "flop_fraction", "seconds",
+ *                       "big_per_layer": [L], "big_per_layer_bucket": [L][8] }, ... }, ... } */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/clock.h"
+#include "base/error.h"
+#include "base/fileio.h"
+#include "base/json_file.h"
+#include "duocl/eval.h"
+#include "evaluate.h"
+#include "router.h"
+#include "routing_spec.h"
+#include "run_folder.h"
+
+_Static_assert((int)DUO_EVAL_MAX_LAYERS == (int)DUO_MAX_LAYERS, "duo_eval_summary holds every layer");
+
+static void summarise(const duo_eval_result *r, const char *name, const duo_model_config *mc,
+                      double seconds, duo_eval_domain_summary *out)
+{
+    snprintf(out->name, sizeof out->name, "%s", name);
+    out->tokens = r->targets;
+    out->bytes = r->bytes;
+    out->loss = r->loss;
+    out->bits_per_byte = r->bits_per_byte;
+    out->budget = r->budget;
+    out->skip = r->skip;
+    double L = mc->n_layers, small = L - r->budget - r->skip;
+    out->flop_fraction = (r->budget * mc->ffn_big + small * mc->ffn_small) / (L * mc->ffn_big);
+    out->seconds = seconds;
+    for (int l = 0; l < mc->n_layers; l++) {
+        out->big_per_layer[l] = (double)r->big_per_layer[l] / (double)r->targets;
+        for (int q = 0; q < DUO_EVAL_BUCKETS; q++)
+            out->big_per_layer_bucket[l][q] =
+                r->targets_per_bucket[q]
+                    ? (double)r->big_per_layer_bucket[l][q] / (double)r->targets_per_bucket[q]
+                    : 0;
+    }
+}
+
+/* ---- RUN/eval.json ---- */
+
+/* The file's entries so far, or a new object when it is missing or unreadable. */
+static cJSON *load_results(const char *path)
+{
+    uint8_t *text;
+    size_t n;
+    cJSON *root = NULL;
+    if (duo_read_whole_file(path, "eval results", &text, &n) == DUO_OK) {
+        root = cJSON_Parse((const char *)text);
+        free(text);
+    }
+    duo_clear_error();
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        root = cJSON_CreateObject();
+    }
+    return root;
+}
+
+static cJSON *entry_json(const duo_eval_summary *s)
+{
+    cJSON *entry = cJSON_CreateObject();
+    cJSON_AddStringToObject(entry, "checkpoint", s->checkpoint);
+    cJSON_AddStringToObject(entry, "device", s->device);
+    for (int d = 0; d < s->n_domains; d++) {
+        const duo_eval_domain_summary *r = &s->domain[d];
+        cJSON *dj = cJSON_AddObjectToObject(entry, r->name);
+        cJSON_AddNumberToObject(dj, "tokens", (double)r->tokens);
+        cJSON_AddNumberToObject(dj, "bytes", (double)r->bytes);
+        cJSON_AddNumberToObject(dj, "loss", r->loss);
+        cJSON_AddNumberToObject(dj, "ppl", exp(r->loss));
+        cJSON_AddNumberToObject(dj, "bpb", r->bits_per_byte);
+        cJSON_AddNumberToObject(dj, "budget", r->budget);
+        cJSON_AddNumberToObject(dj, "skip", r->skip);
+        cJSON_AddNumberToObject(dj, "flop_fraction", r->flop_fraction);
+        cJSON_AddNumberToObject(dj, "seconds", r->seconds);
+        cJSON *layers = cJSON_AddArrayToObject(dj, "big_per_layer");
+        cJSON *buckets = cJSON_AddArrayToObject(dj, "big_per_layer_bucket");
+        for (int l = 0; l < s->layers; l++) {
+            cJSON_AddItemToArray(layers, cJSON_CreateNumber(r->big_per_layer[l]));
+            cJSON *row = cJSON_CreateArray();
+            for (int q = 0; q < DUO_EVAL_BUCKETS; q++)
+                cJSON_AddItemToArray(row, cJSON_CreateNumber(r->big_per_layer_bucket[l][q]));
+            cJSON_AddItemToArray(buckets, row);
+        }
+    }
+    return entry;
+}
+
+/* Replaces the entry of `spec` in the file at path (others are kept). */
+static duo_status merge_result(const char *path, const char *spec, const duo_eval_summary *s)
+{
+    cJSON *root = load_results(path);
+    cJSON_DeleteItemFromObjectCaseSensitive(root, spec);
+    cJSON_AddItemToObject(root, spec, entry_json(s));
+    duo_status st = duo_write_json_file(path, "result file", root, false);
+    cJSON_Delete(root);
+    return st;
+}
+
+/* ---- the stage ---- */
+
+static duo_status evaluate_run(duo_runtime *rt, duo_run *run, const duo_eval_options *o,
+                               duo_eval_summary *out)
+{
+    const duo_model_config *mc = &run->config.model;
+    duo_routing_spec spec;
+    DUO_TRY(duo_routing_spec_parse(o->routes, mc->n_layers, &spec));
+    duo_eval_routing routing;
+    duo_router *router = NULL;
+    duo_status st = duo_routing_spec_routing(&spec, run->model, &routing, &router);
+    size_t batch = o->batch ? o->batch : (size_t)run->config.train.batch;
+    duo_activations *a = NULL;
+    /* The exact router's soft pass runs every module, as in router training. */
+    if (st == DUO_OK)
+        st = duo_activations_create(run->model, batch ? batch : 1, (size_t)mc->ctx,
+                                    router && routing.exact, &a);
+    snprintf(out->checkpoint, sizeof out->checkpoint, "%s", run->checkpoint);
+    snprintf(out->device, sizeof out->device, "%s", duo_runtime_device(rt)->name);
+    out->layers = mc->n_layers;
+    const duo_eval_data *data = run->data;
+    for (int d = 0; st == DUO_OK && d < data->n_domains; d++) {
+        if (o->stop && *o->stop) {
+            st = duo_fail(DUO_ERR_INTERRUPTED, "evaluation stopped after %d of %d domains", d,
+                          data->n_domains);
+            break;
+        }
+        duo_eval_data one = *data;
+        one.n_domains = 1;
+        one.domain[0] = data->domain[d];
+        duo_eval_result r;
+        double t0 = duo_now_seconds();
+        st = duo_evaluate(run->model, a, &one, &routing, &r);
+        double seconds = duo_now_seconds() - t0;
+        if (st != DUO_OK)
+            break;
+        summarise(&r, data->domain[d].name, mc, seconds, &out->domain[d]);
+        out->n_domains = d + 1;
+        if (o->callback)
+            o->callback(out, d, o->user);
+    }
+    if (st == DUO_OK)
+        st = duo_run_path(run->dir, DUO_RUN_EVAL, out->path, sizeof out->path);
+    if (st == DUO_OK)
+        st = merge_result(out->path, o->routes, out);
+    duo_activations_destroy(a);
+    duo_router_destroy(router);
+    return st;
+}
+
+duo_status duo_eval_run(duo_runtime *rt, const duo_eval_options *o, duo_eval_summary *out)
+{
+    if (!o || !out || !o->run_dir || !o->routes)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "duo_eval_run: options with run_dir and routes, "
+                        "and a summary, must be given");
+    memset(out, 0, sizeof *out);
+    duo_run run;
+    duo_status st = rt ? duo_run_open_on(rt, o->run_dir, o->checkpoint, o->tokens, o->domains, &run)
+                       : duo_run_open(o->run_dir, o->checkpoint, o->device, o->tokens, o->domains,
+                                      &run);
+    if (st == DUO_OK)
+        st = evaluate_run(rt ? rt : run.rt, &run, o, out);
+    duo_run_close(&run);
+    return st;
+}
