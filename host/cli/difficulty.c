@@ -51,7 +51,7 @@ static void print_top(const char *title, const duo_difficulty_token *top, size_t
     }
 }
 
-static void show(const duo_difficulty_event *e, void *user)
+void cli_print_difficulty_event(const duo_difficulty_event *e, void *user)
 {
     (void)user;
     if (e->kind == DUO_DIFFICULTY_EVENT_START) {
@@ -117,7 +117,7 @@ static int run_difficulty(int argc, char **argv)
     opt.top = (size_t)top;
     opt.context_bytes = (size_t)context;
     opt.passage = (size_t)passage;
-    opt.callback = show;
+    opt.callback = cli_print_difficulty_event;
     duo_difficulty_summary summary;
     duo_status st = duo_difficulty_run(&opt, &summary);
     fflush(stdout); /* the summary before the line on stderr */

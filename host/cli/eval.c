@@ -27,12 +27,13 @@ static const char HELP[] =
 enum { ROUTES, TOKENS, DOMAINS, BATCH, CHECKPOINT, DEVICE, N_OPTIONS };
 
 /* The table's header, then one row per domain as it is done. */
-static void print_domain(const duo_eval_summary *s, int index, void *routes)
+void cli_print_eval_domain(const duo_eval_summary *s, int index, void *user)
 {
+    (void)user;
     const duo_eval_domain_summary *r = &s->domain[index];
     if (index == 0)
         printf("%s on %s\n  domain     loss     ppl       bits/byte  budget  FLOP frac  tokens/s\n",
-               (const char *)routes, s->checkpoint);
+               s->routes, s->checkpoint);
     printf("  %-9s  %.4f   %-8.3f  %.4f     %.2f    %.3f      %.0f\n", r->name, r->loss, exp(r->loss),
            r->bits_per_byte, r->budget, r->flop_fraction, (double)r->tokens / r->seconds);
 }
@@ -68,8 +69,7 @@ static int run_eval(int argc, char **argv)
     duo_eval_options opt = {.run_dir = run_dir, .checkpoint = o[CHECKPOINT].value,
                             .routes = o[ROUTES].value, .tokens = (size_t)tokens,
                             .domains = o[DOMAINS].value, .batch = (size_t)batch,
-                            .device = cli_device_selector(&o[DEVICE]), .callback = print_domain,
-                            .user = (void *)o[ROUTES].value};
+                            .device = cli_device_selector(&o[DEVICE]), .callback = cli_print_eval_domain};
     duo_eval_summary summary;
     return cli_report(duo_eval_run(NULL, &opt, &summary));
 }

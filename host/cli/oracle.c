@@ -59,14 +59,9 @@ static void print_table(const duo_oracle_domain_summary *r)
 }
 
 /* A progress bar per domain, its table when done, the search's cost at the end. */
-typedef struct display {
-    char label[96];
-    cli_progress bar;
-} display;
-
-static void show(const duo_oracle_event *e, void *user)
+void cli_print_oracle_event(const duo_oracle_event *e, void *display)
 {
-    display *d = user;
+    cli_oracle_display *d = display;
     switch (e->kind) {
     case DUO_ORACLE_EVENT_DOMAIN_START:
         snprintf(d->label, sizeof d->label, "oracle %s: patterns", e->name);
@@ -106,12 +101,12 @@ static int run_oracle(int argc, char **argv)
     int code = cli_parse(&cli_oracle_command, argc, argv, o, N_OPTIONS, &run_dir, 1, 1, HELP);
     if (code != CLI_OK)
         return code;
-    display d = {.label = ""};
+    cli_oracle_display d = {.label = ""};
     duo_oracle_options opt = {.run_dir = run_dir, .checkpoint = o[CHECKPOINT].value,
                               .domains = o[DOMAINS].value, .device = cli_device_selector(&o[DEVICE]),
                               .alphabet = DUO_ALPHABET_SB, .random_n = DUO_ORACLE_DEFAULT_RANDOM,
                               .no_prefix_sharing = o[NO_SHARE].value != NULL, .vary = o[VARY].value != NULL,
-                              .callback = show, .user = &d};
+                              .callback = cli_print_oracle_event, .user = &d};
     if (o[ALPHABET].value && !duo_alphabet_parse(o[ALPHABET].value, &opt.alphabet)) {
         fprintf(stderr, "duocl oracle: --alphabet '%s': allowed SB, KB, KSB\n", o[ALPHABET].value);
         return CLI_USER_ERROR;

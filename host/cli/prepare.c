@@ -6,7 +6,7 @@
 #include "data/corpus.h"
 #include "duocl/data.h"
 
-static void on_prepare(const duo_prepare_event *e, void *user)
+void cli_print_prepare_event(const duo_prepare_event *e, void *user)
 {
     (void)user;
     if (e->kind == DUO_PREPARE_STARTED) {
@@ -52,7 +52,7 @@ static int run_prepare(int argc, char **argv)
         .domains = n ? (const char *const *)domains : NULL,
         .n_domains = n,
         .check = options[4].value != NULL,
-        .callback = on_prepare,
+        .callback = cli_print_prepare_event,
     };
     return cli_report(duo_prepare_shards(&o, NULL));
 }

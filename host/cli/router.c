@@ -99,20 +99,21 @@ static int parse_options(const cli_option *o, duo_router_train_options *t)
 }
 
 /* \r-redrawn on a terminal; otherwise a line every 25 steps. */
-static void on_event(const duo_router_event *e, void *user)
+void cli_print_router_event(const duo_router_event *e, void *user)
 {
-    bool *tty = user;
+    (void)user;
+    bool tty = isatty(STDERR_FILENO) == 1;
     if (e->kind == DUO_ROUTER_EVENT_DONE) {
-        fprintf(stderr, "%swrote %s\n", *tty ? "\n" : "", e->path);
+        fprintf(stderr, "%swrote %s\n", tty ? "\n" : "", e->path);
         return;
     }
-    if (e->kind != DUO_ROUTER_EVENT_STEP || (!*tty && e->step % 25 != 0 && e->step != e->steps))
+    if (e->kind != DUO_ROUTER_EVENT_STEP || (!tty && e->step % 25 != 0 && e->step != e->steps))
         return;
     fprintf(stderr, "%srouter k=%d: step %ld/%ld  ce %.4f  P_big %.3f (target %.3f)  beta %.2f  "
                     "ETA %.0f s   %s",
-            *tty ? "\r" : "", e->budget, e->step, e->steps, e->ce, e->big_fraction, e->target,
+            tty ? "\r" : "", e->budget, e->step, e->steps, e->ce, e->big_fraction, e->target,
             e->beta, e->elapsed_s / (double)(e->step - e->first_step) * (double)(e->steps - e->step),
-            *tty ? "" : "\n");
+            tty ? "" : "\n");
 }
 
 static int run_router(int argc, char **argv)
@@ -144,8 +145,7 @@ static int run_router(int argc, char **argv)
         return CLI_USER_ERROR;
     bool tty = isatty(STDERR_FILENO) == 1;
     t.stop = &interrupted;
-    t.callback = on_event;
-    t.user = &tty;
+    t.callback = cli_print_router_event;
     duo_runtime *rt = NULL;
     duo_runtime_options ro = {.device = cli_device_selector(&o[DEVICE])};
     duo_status st = duo_runtime_create(&ro, &rt);

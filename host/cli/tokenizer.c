@@ -27,7 +27,7 @@ static void print_measured(const duo_encode_stats *s, void *user)
     fprintf(stderr, "  %s: encoded %.1f MB in %.2f s\n", s->domain, (double)s->bytes / 1e6, s->seconds);
 }
 
-static void on_train(const duo_tokenizer_train_event *e, void *user)
+void cli_print_tokenizer_event(const duo_tokenizer_train_event *e, void *user)
 {
     switch (e->kind) {
     case DUO_TOKENIZER_TRAIN_SAMPLED:
@@ -68,7 +68,7 @@ static int train(const cli_option *o, char **domains, int n)
         .out = o[3].value,
         .domains = n ? (const char *const *)domains : NULL,
         .n_domains = n,
-        .callback = on_train,
+        .callback = cli_print_tokenizer_event,
     };
     return cli_report(duo_tokenizer_train_from_corpora(&options, NULL, NULL));
 }

@@ -25,14 +25,6 @@ static void on_sigint(int signo)
     (void)ignored;
 }
 
-typedef struct progress {
-    bool tty;
-    long print_every; /* plain lines: every this many steps */
-    long first_step;  /* steps done when this process started */
-    int batch_tokens;
-    double step_s;    /* recent seconds per step: the bar's rate and ETA */
-} progress;
-
 static void format_duration(double s, char *buf, size_t size)
 {
     long t = s > 0 ? (long)(s + 0.5) : 0;
@@ -62,9 +54,9 @@ static void print_eval(FILE *out, const duo_train_eval *eval, bool with_loss)
     }
 }
 
-static void on_event(const duo_train_event *e, void *user)
+void cli_print_train_event(const duo_train_event *e, void *progress)
 {
-    progress *p = user;
+    cli_train_progress *p = progress;
     switch (e->kind) {
     case DUO_TRAIN_EVENT_START:
         p->first_step = e->step;
@@ -122,6 +114,13 @@ static void on_event(const duo_train_event *e, void *user)
     }
     }
     fflush(stderr);
+}
+
+void cli_train_progress_init(cli_train_progress *p, const duo_config *config)
+{
+    *p = (cli_train_progress){.tty = isatty(STDERR_FILENO) == 1,
+                              .batch_tokens = config->train.batch * config->model.ctx};
+    p->print_every = config->train.steps > 50 ? (config->train.steps + 49) / 50 : 1;
 }
 
 /* "configs/quickstart.json" -> "runs/quickstart". */
@@ -192,16 +191,15 @@ static int run_train(int argc, char **argv)
         return cli_report(st);
     fprintf(stderr, "device: %s; run folder %s\n", duo_runtime_device(rt)->name, run_dir);
 
-    progress p = {.tty = isatty(STDERR_FILENO) == 1,
-                  .batch_tokens = config.train.batch * config.model.ctx};
-    p.print_every = config.train.steps > 50 ? (config.train.steps + 49) / 50 : 1;
+    cli_train_progress p;
+    cli_train_progress_init(&p, &config);
     struct sigaction sa = {0}, old;
     sa.sa_handler = on_sigint;
     sa.sa_flags = SA_RESTART | SA_RESETHAND; /* a second Ctrl-C kills at once */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
     duo_train_options to = {.run_dir = run_dir, .resume = options[2].value != NULL,
-                            .stop = &stop_requested, .callback = on_event, .user = &p};
+                            .stop = &stop_requested, .callback = cli_print_train_event, .user = &p};
     st = duo_train(rt, &config, &to);
     sigaction(SIGINT, &old, NULL);
     if (p.tty)

@@ -18,6 +18,17 @@ typedef struct tune_cli {
     char self[1024];     /* this binary; "" when the benches are off */
 } tune_cli;
 
+static int bench(const tune_cli *c, bool untuned);
+
+/* duocl tune's own: the untuned bench as soon as the device is known. */
+static void on_tune(const duo_tune_event *e, void *user)
+{
+    const tune_cli *c = user;
+    cli_print_tune_event(e, NULL);
+    if (e->kind == DUO_TUNE_EVENT_DEVICE && c->self[0])
+        bench(c, true);
+}
+
 static int bench(const tune_cli *c, bool untuned)
 {
     printf("\n== %s: duocl bench --only gemm ==\n", untuned ? "untuned (DUOCL_NO_TUNING=1)" : "tuned");
@@ -44,10 +55,10 @@ static int bench(const tune_cli *c, bool untuned)
     return duo_run_child(argv, NULL, 0);
 }
 
-static void on_tune(const duo_tune_event *e, void *user)
+void cli_print_tune_event(const duo_tune_event *e, void *user)
 {
-    const tune_cli *c = user;
-    const duo_tune_options *o = c->options;
+    (void)user;
+    const duo_tune_options *o = e->settings;
     const duo_tuner_run *t = e->tuner;
     switch (e->kind) {
     case DUO_TUNE_EVENT_DEVICE:
@@ -55,8 +66,6 @@ static void on_tune(const duo_tune_event *e, void *user)
                "fraction %.3g, Xgemm budget %.0f s\n",
                e->device->name, e->device->driver, e->device->platform_index, e->device->device_index,
                o->m, o->n, o->k, o->fraction, o->seconds);
-        if (c->self[0])
-            bench(c, true);
         break;
     case DUO_TUNE_EVENT_TUNING:
         printf("\n== tuning (logs in %s) ==\n", e->work_dir);

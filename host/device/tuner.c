@@ -270,8 +270,12 @@ duo_status duo_tune_device(const duo_tune_options *o, duo_tune_result *out)
         snprintf(t.device, sizeof t.device, "%s", out->device.name);
         snprintf(t.driver, sizeof t.driver, "%s", out->device.driver);
         snprintf(t.platform, sizeof t.platform, "%s", out->device.platform);
+        duo_tune_options settings = *o;
+        settings.fraction = fraction;
+        settings.seconds = seconds;
+        settings.m = shape[0], settings.n = shape[1], settings.k = shape[2];
         emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_DEVICE, .device = &out->device,
-                                 .path = out->path});
+                                 .path = out->path, .settings = &settings});
         st = run_tuners(o, shape, fraction, seconds, out, &t);
     }
     if (st == DUO_OK)

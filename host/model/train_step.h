@@ -5,14 +5,10 @@
 #define DUOCL_HOST_TRAIN_STEP_H
 
 #include "duocl/config.h"
+#include "duocl/train.h"
 #include "model.h"
 
-typedef struct duo_step_result {
-    float loss;        /* mean cross-entropy of the batch, nats per token */
-    float grad_norm;   /* global L2 norm before clipping */
-    float clip_factor; /* what the gradients were multiplied by (1: not clipped) */
-    double lr;         /* this step's learning rate */
-} duo_step_result;
+/* duo_step_result (what a step did) is public, in duocl/train.h. */
 
 /* Scratch for the gradient norm; created once per model. */
 typedef struct duo_optimizer {

@@ -124,6 +124,7 @@ static duo_status evaluate_run(duo_runtime *rt, duo_run *run, const duo_eval_opt
     if (st == DUO_OK)
         st = duo_activations_create(run->model, batch ? batch : 1, (size_t)mc->ctx,
                                     router && routing.exact, &a);
+    snprintf(out->routes, sizeof out->routes, "%s", o->routes);
     snprintf(out->checkpoint, sizeof out->checkpoint, "%s", run->checkpoint);
     snprintf(out->device, sizeof out->device, "%s", duo_runtime_device(rt)->name);
     out->layers = mc->n_layers;

@@ -84,21 +84,9 @@ duo_eval_routing duo_eval_routing_uniform(duo_route route);
 duo_status duo_eval_routing_random(double p_big, double p_small, double p_skip, uint64_t seed,
                                    duo_eval_routing *out);
 
-/* What one routing scored on one domain. */
-typedef struct duo_eval_result {
-    double nats;          /* summed over the scored targets (double accumulator) */
-    uint64_t targets;
-    uint64_t bytes;
-    double loss;          /* nats per token */
-    double bits_per_byte;
-    double budget;        /* mean BIG layers per scored token (of L): the budget actually used */
-    double skip;          /* mean SKIP layers per scored token */
-    /* Where BIG went, over the scored targets: per layer, and per layer and
-     * position bucket (position t of T falls in bucket t * 8 / T). */
-    uint64_t big_per_layer[DUO_MAX_LAYERS];
-    uint64_t big_per_layer_bucket[DUO_MAX_LAYERS][DUO_EVAL_BUCKETS];
-    uint64_t targets_per_bucket[DUO_EVAL_BUCKETS];
-} duo_eval_result;
+/* duo_eval_result (what one routing scored on one domain) is public, in
+ * duocl/eval.h; its arrays are sized for the model's most layers. */
+_Static_assert((int)DUO_EVAL_MAX_LAYERS == (int)DUO_MAX_LAYERS, "duocl/eval.h sizes arrays for DUO_MAX_LAYERS");
 
 /* Runs every domain of data through the model in batches of a's size
  * (forward only; `a` must have ctx T, training or not) and fills

@@ -37,6 +37,22 @@ enum {
     DUO_EVAL_NAME_MAX = 256   /* a device name's buffer, NUL included */
 };
 
+/* What one routing scored on one domain. */
+typedef struct duo_eval_result {
+    double nats;          /* summed over the scored targets (double accumulator) */
+    uint64_t targets;
+    uint64_t bytes;
+    double loss;          /* nats per token */
+    double bits_per_byte;
+    double budget;        /* mean BIG layers per scored token (of L): the budget actually used */
+    double skip;          /* mean SKIP layers per scored token */
+    /* Where BIG went, over the scored targets: per layer, and per layer and
+     * position bucket (position t of T falls in bucket t * 8 / T). */
+    uint64_t big_per_layer[DUO_EVAL_MAX_LAYERS];
+    uint64_t big_per_layer_bucket[DUO_EVAL_MAX_LAYERS][DUO_EVAL_BUCKETS];
+    uint64_t targets_per_bucket[DUO_EVAL_BUCKETS];
+} duo_eval_result;
+
 /* One domain under the routing. */
 typedef struct duo_eval_domain_summary {
     char name[DUO_CONFIG_NAME_MAX];
@@ -55,6 +71,7 @@ typedef struct duo_eval_domain_summary {
 } duo_eval_domain_summary;
 
 typedef struct duo_eval_summary {
+    char routes[DUO_EVAL_PATH_MAX + 16]; /* the routing spec evaluated */
     char checkpoint[DUO_EVAL_PATH_MAX]; /* the checkpoint evaluated */
     char device[DUO_EVAL_NAME_MAX];     /* the device it ran on */
     char path[DUO_EVAL_PATH_MAX];       /* the eval.json written */

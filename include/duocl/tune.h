@@ -63,7 +63,7 @@ typedef enum duo_tune_step {
 } duo_tune_step;
 
 typedef enum duo_tune_event_kind {
-    DUO_TUNE_EVENT_DEVICE,        /* the device is known: device, path. Nothing has run yet, so a
+    DUO_TUNE_EVENT_DEVICE,        /* the device is known: device, path, settings. Nothing has run yet, so a
                                      caller can time its untuned baseline here */
     DUO_TUNE_EVENT_TUNING,        /* the work folder is made: work_dir */
     DUO_TUNE_EVENT_TUNER_START,   /* tuner (found, budget_s) starts */
@@ -78,6 +78,7 @@ typedef struct duo_tune_event {
     const char *work_dir;
     const char *message;          /* RESULT_SKIPPED: why */
     const duo_tuner_run *tuner;   /* TUNER_START, TUNER_DONE */
+    const struct duo_tune_options *settings; /* DEVICE: the options with every default filled in */
 } duo_tune_event;
 
 typedef void (*duo_tune_callback)(const duo_tune_event *event, void *user);
