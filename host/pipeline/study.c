@@ -292,7 +292,7 @@ static duo_status difficulty_stage(study *s, const void *arg)
     int n = budgets[1] != budgets[0] ? 2 : 1;
     for (int i = 0; i < n; i++) {
         char out[1200];
-        DUO_TRY(duo_run_path(s->run_dir, i == 0 && n == 2 ? "difficulty-k1.json" : DUO_RUN_DIFFICULTY,
+        DUO_TRY(duo_run_path(s->run_dir, i == 0 && n == 2 ? DUO_RUN_DIFFICULTY_BUDGET1 : DUO_RUN_DIFFICULTY,
                              out, sizeof out));
         duo_difficulty_options d = duo_difficulty_default_options();
         d.run_dir = s->run_dir;

@@ -17,6 +17,8 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "report.h"
+#include "study/routing_spec.h"
+#include "study/run_files.h"
 
 
 /* ---- reading the run ---------------------------------------------------- */
@@ -77,21 +79,17 @@ static cJSON *load_jsonl(rpt_run *run, const char *path)
     return records;
 }
 
-/* "router:runs/x/router/k2-SB/router.ckpt,exact" -> k 2, "SB", exact. */
+/* "router:runs/x/router/k2-SB/router.ckpt,exact" -> k 2, "SB", exact
+ * (study/routing_spec.c reads the spec); a spec it refuses keeps k = -1. */
 static void parse_router_spec(rpt_router_eval *r)
 {
-    const char *path = r->spec + 7;
-    size_t n = strlen(path);
-    r->exact = n > 6 && strcmp(path + n - 6, ",exact") == 0;
+    duo_routing_spec spec;
     r->k = -1;
-    for (const char *s = path; (s = strstr(s, "k")) != NULL; s++) {
-        int k, used = 0;
-        char alphabet[8];
-        if ((s == path || s[-1] == '/') && sscanf(s, "k%d-%7[A-Z]%n", &k, alphabet, &used) == 2 &&
-            (s[used] == '/' || s[used] == '\0' || s[used] == ',')) {
-            r->k = k;
-            snprintf(r->alphabet, sizeof r->alphabet, "%s", alphabet);
-        }
+    if (duo_routing_spec_parse(r->spec, 0, &spec) == DUO_OK) {
+        r->exact = spec.exact;
+        r->k = spec.router_budget;
+        if (r->k >= 0)
+            snprintf(r->alphabet, sizeof r->alphabet, "%s", duo_alphabet_name(spec.router_alphabet));
     }
     if (r->k >= 0)
         snprintf(r->label, sizeof r->label, "router k=%d%s%s%s", r->k,
@@ -131,7 +129,7 @@ static void load_routers(rpt_run *run)
     qsort(run->router_eval, (size_t)run->n_router_evals, sizeof run->router_eval[0], compare_router_evals);
 
     char path[1400];
-    snprintf(path, sizeof path, "%s/router", run->dir);
+    snprintf(path, sizeof path, "%s/%s", run->dir, DUO_RUN_ROUTERS);
     DIR *dir = opendir(path);
     if (!dir)
         return;
@@ -141,7 +139,8 @@ static void load_routers(rpt_run *run)
             strspn(e->d_name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
                 strlen(e->d_name))
             continue;
-        snprintf(path, sizeof path, "%s/router/%s/log.jsonl", run->dir, e->d_name);
+        snprintf(path, sizeof path, "%s/%s/%s/%s", run->dir, DUO_RUN_ROUTERS, e->d_name,
+                 DUO_ROUTER_LOG);
         cJSON *records = load_jsonl(run, path);
         if (!records)
             continue;
@@ -167,17 +166,17 @@ static duo_status open_run(const char *dir, const duo_report_options *options, r
         return duo_fail(DUO_ERR_IO, "run directory '%s' not found (make one with 'duocl train CONFIG "
                         "--run-dir %s')", dir, dir);
     char path[1400];
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, DUO_RUN_CONFIG);
     if (stat(path, &st) != 0)
         return duo_fail(DUO_ERR_IO, "'%s' is not a run directory: it has no config.json (make one "
                         "with 'duocl train CONFIG --run-dir %s')", dir, dir);
     DUO_TRY(duo_config_load(path, &run->config));
     size_t n;
     DUO_TRY(duo_read_whole_file(path, "config", (uint8_t **)&run->config_text, &n));
-    load_input(run, &run->eval, "eval.json");
-    load_input(run, &run->oracle, "oracle.json");
-    load_input(run, &run->difficulty, "difficulty.json");
-    snprintf(path, sizeof path, "%s/log.jsonl", dir);
+    load_input(run, &run->eval, DUO_RUN_EVAL);
+    load_input(run, &run->oracle, DUO_RUN_ORACLE);
+    load_input(run, &run->difficulty, DUO_RUN_DIFFICULTY);
+    snprintf(path, sizeof path, "%s/%s", dir, DUO_RUN_LOG);
     run->log = load_jsonl(run, path);
     duo_clear_error();
     load_routers(run);
@@ -360,12 +359,12 @@ static void section_config(rpt_buf *h, const rpt_run *run)
     devices_row(h, run);
     rb_puts(h, "</table></div>\n<h3>Inputs</h3>\n<table><tr><th>file</th><th>status</th><th>made by</th></tr>\n");
     const struct { const char *file; bool present; const char *problem; const char *command; } inputs[] = {
-        {"config.json", true, "", "duocl train"},
-        {"log.jsonl", run->log != NULL, "", "duocl train"},
-        {"eval.json", run->eval.present, run->eval.problem, "duocl eval RUN --routes SPEC"},
-        {"oracle.json", run->oracle.present, run->oracle.problem, "duocl oracle RUN"},
-        {"router/*/log.jsonl", run->n_router_logs > 0, "", "duocl router train RUN --budget K"},
-        {"difficulty.json", run->difficulty.present, run->difficulty.problem, "duocl difficulty RUN --budget K"},
+        {DUO_RUN_CONFIG, true, "", "duocl train"},
+        {DUO_RUN_LOG, run->log != NULL, "", "duocl train"},
+        {DUO_RUN_EVAL, run->eval.present, run->eval.problem, "duocl eval RUN --routes SPEC"},
+        {DUO_RUN_ORACLE, run->oracle.present, run->oracle.problem, "duocl oracle RUN"},
+        {DUO_RUN_ROUTERS "/*/" DUO_ROUTER_LOG, run->n_router_logs > 0, "", "duocl router train RUN --budget K"},
+        {DUO_RUN_DIFFICULTY, run->difficulty.present, run->difficulty.problem, "duocl difficulty RUN --budget K"},
     };
     for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
         rb_printf(h, "<tr><td><code>%s</code></td><td>", inputs[i].file);
@@ -425,7 +424,7 @@ duo_status duo_report_write(const char *run_dir, const duo_report_options *optio
     if (options && options->out_path)
         snprintf(summary->path, sizeof summary->path, "%s", options->out_path);
     else
-        snprintf(summary->path, sizeof summary->path, "%s/report.html", dir);
+        snprintf(summary->path, sizeof summary->path, "%s/%s", dir, DUO_RUN_REPORT);
     rpt_run run;
     duo_status st = open_run(dir, options, &run);
     if (st == DUO_OK)

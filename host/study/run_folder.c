@@ -81,18 +81,14 @@ duo_status duo_run_open(const char *dir, const char *checkpoint, const char *dev
                         size_t eval_tokens, const char *domains, duo_run *run)
 {
     memset(run, 0, sizeof *run);
-    snprintf(run->dir, sizeof run->dir, "%s", dir);
-    DUO_TRY(duo_run_find_checkpoint(dir, checkpoint, run->checkpoint, sizeof run->checkpoint));
-    duo_runtime_options ro = {.device = device};
-    DUO_TRY(duo_runtime_create(&ro, &run->rt));
-    DUO_TRY(duo_model_open(run->rt, run->checkpoint, &run->config, &run->model));
-    DUO_TRY(filter_domains(&run->config.train, domains));
-    DUO_TRY(duo_run_open_tokenizer(&run->config, &run->tokenizer));
-    if (eval_tokens == 0)
-        eval_tokens = (size_t)run->config.train.eval_tokens;
-    return duo_eval_data_open(run->config.data.shards, &run->config.train,
-                              (uint32_t)run->config.model.vocab, run->config.model.ctx,
-                              eval_tokens, run->tokenizer, &run->data);
+    char found[1200];
+    /* A missing checkpoint is reported before the device starts. */
+    DUO_TRY(duo_run_find_checkpoint(dir, checkpoint, found, sizeof found));
+    duo_runtime *rt;
+    DUO_TRY(duo_runtime_create(&(duo_runtime_options){.device = device}, &rt));
+    duo_status st = duo_run_open_on(rt, dir, checkpoint, eval_tokens, domains, run);
+    run->rt = rt; /* this run's own: duo_run_close destroys it */
+    return st;
 }
 
 void duo_run_close(duo_run *run)

@@ -1,19 +1,6 @@
-/* The run folder: where a run's files live, what they are called, and
- * opening a run for analysis (its config, its model from a checkpoint, its
- * tokenizer and its validation data). Every name of a file in a run folder
- * is spelled here and nowhere else.
- *
- *   RUN/config.json               the resolved config            (study/train.c)
- *   RUN/log.jsonl                 training and validation log    (study/train.c)
- *   RUN/checkpoints/latest.ckpt   resumable checkpoint           (study/train.c)
- *   RUN/checkpoints/final.ckpt    the trained model              (study/train.c)
- *   RUN/eval.json                 routed evaluations             (study, eval)
- *   RUN/oracle.json               the oracle's search            (study, oracle)
- *   RUN/oracle_tokens.bin         the oracle's per-token losses  (study/difficulty.h)
- *   RUN/difficulty.json           token difficulty               (study, difficulty)
- *   RUN/router/k<K>-<A>/          a router: router.ckpt, latest.ckpt, log.jsonl
- *   RUN/report.html               the report                     (report/)
- *   RUN/study/<stage>.done        markers of finished study stages */
+/* The run folder: paths of its files (their names are in run_files.h),
+ * checkpoint choice, and opening a run for analysis (its config, its model
+ * from a checkpoint, its tokenizer and its validation data). */
 #ifndef DUOCL_HOST_RUN_FOLDER_H
 #define DUOCL_HOST_RUN_FOLDER_H
 
@@ -25,23 +12,7 @@
 #include "duocl/tokenizer.h"
 #include "evaluate.h"
 #include "model/model.h"
-
-#define DUO_RUN_CONFIG "config.json"
-#define DUO_RUN_LOG "log.jsonl"
-#define DUO_RUN_CHECKPOINTS "checkpoints"
-#define DUO_RUN_LATEST_CHECKPOINT "checkpoints/latest.ckpt"
-#define DUO_RUN_FINAL_CHECKPOINT "checkpoints/final.ckpt"
-#define DUO_RUN_EVAL "eval.json"
-#define DUO_RUN_ORACLE "oracle.json"
-#define DUO_RUN_ORACLE_TOKENS "oracle_tokens.bin"
-#define DUO_RUN_DIFFICULTY "difficulty.json"
-#define DUO_RUN_REPORT "report.html"
-#define DUO_RUN_ROUTERS "router"
-#define DUO_RUN_STUDY_MARKERS "study"
-/* Inside a router's folder. */
-#define DUO_ROUTER_MODEL "router.ckpt"
-#define DUO_ROUTER_LATEST "latest.ckpt"
-#define DUO_ROUTER_LOG "log.jsonl"
+#include "run_files.h"
 
 /* out = dir/name; DUO_ERR_INVALID_ARGUMENT when it does not fit in cap. */
 duo_status duo_run_path(const char *dir, const char *name, char *out, size_t cap);
