@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "cli.h"
@@ -182,3 +183,29 @@ void cli_progress_end(cli_progress *p)
         fprintf(stderr, "\n");
     p->start = 0;
 }
+
+static volatile sig_atomic_t interrupt_requested;
+static const char *interrupt_message;
+static struct sigaction previous_handler;
+
+static void on_interrupt(int signo)
+{
+    (void)signo;
+    interrupt_requested = 1;
+    ssize_t ignored = write(STDERR_FILENO, interrupt_message, strlen(interrupt_message));
+    (void)ignored;
+}
+
+volatile sig_atomic_t *cli_catch_interrupts(const char *message)
+{
+    interrupt_requested = 0;
+    interrupt_message = message;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESTART | SA_RESETHAND; /* a second Ctrl-C kills at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &previous_handler);
+    return &interrupt_requested;
+}
+
+void cli_release_interrupts(void) { sigaction(SIGINT, &previous_handler, NULL); }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "duocl/status.h"
@@ -48,6 +49,14 @@ typedef struct cli_progress {
 } cli_progress;
 void cli_progress_update(cli_progress *p, uint64_t done, uint64_t total);
 void cli_progress_end(cli_progress *p);
+
+/* Ctrl-C while a long library call runs: the first one sets the returned
+ * flag (pass it as the call's stop flag: it saves what it can and returns
+ * DUO_ERR_INTERRUPTED) and prints `message` (a string that lives on); a
+ * second one kills the process at once. cli_release_interrupts puts the
+ * previous handler back. */
+volatile sig_atomic_t *cli_catch_interrupts(const char *message);
+void cli_release_interrupts(void);
 
 /* The distance used for "did you mean" hints. */
 int cli_edit_distance(const char *a, const char *b);

@@ -31,12 +31,6 @@ static const char HELP[] =
 enum { BUDGET, ALPHABET, ALPHA, STEPS, BETA_START, BETA_END, LR, BATCH, SEED, RESUME, CHECKPOINT,
        DEVICE, N_OPTIONS };
 
-static volatile sig_atomic_t interrupted;
-static void on_interrupt(int signal_number)
-{
-    (void)signal_number;
-    interrupted = 1;
-}
 
 /* Syntax only: the library checks the ranges and names what is allowed. */
 static bool parse_number(const cli_option *option, double *out)
@@ -144,17 +138,15 @@ static int run_router(int argc, char **argv)
     if (parse_options(o, &t) != CLI_OK)
         return CLI_USER_ERROR;
     bool tty = isatty(STDERR_FILENO) == 1;
-    t.stop = &interrupted;
     t.callback = cli_print_router_event;
     duo_runtime *rt = NULL;
     duo_runtime_options ro = {.device = cli_device_selector(&o[DEVICE])};
     duo_status st = duo_runtime_create(&ro, &rt);
     if (st == DUO_OK) {
-        struct sigaction sa = {0}, old;
-        sa.sa_handler = on_interrupt;
-        sigaction(SIGINT, &sa, &old);
+        t.stop = cli_catch_interrupts("\nduocl router train: stopping after this step (Ctrl-C "
+                                      "again to abort without a checkpoint)\n");
         st = duo_router_train(rt, positionals[1], &t);
-        sigaction(SIGINT, &old, NULL);
+        cli_release_interrupts();
         if (st != DUO_OK && tty)
             fprintf(stderr, "\n");
     }

@@ -29,16 +29,6 @@ static const char HELP[] =
 
 enum { DEVICE, RUN_DIR, ORACLE_TOKENS, ROUTER_STEPS, ROUTER_BATCH, NO_TUNE, N_OPTIONS };
 
-static volatile sig_atomic_t stop_requested;
-static void on_sigint(int signo)
-{
-    (void)signo;
-    stop_requested = 1;
-    static const char msg[] = "\nduocl study: stopping the running stage after what it can save "
-                              "(Ctrl-C again to abort)\n";
-    ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)ignored;
-}
 
 /* What the printers of the stages keep between events. */
 typedef struct display {
@@ -165,7 +155,8 @@ static int run_study(int argc, char **argv)
     so.router_batch = (int)batch;
     so.tune = o[NO_TUNE].value == NULL;
     so.fetch_command = fetch;
-    so.stop = &stop_requested;
+    so.stop = cli_catch_interrupts("\nduocl study: stopping the running stage after what it can "
+                                   "save (Ctrl-C again to abort)\n");
     so.on_stage = on_stage;
     so.on_tune = cli_print_tune_event;
     so.on_tokenizer = cli_print_tokenizer_event;
@@ -177,13 +168,8 @@ static int run_study(int argc, char **argv)
     so.on_difficulty = cli_print_difficulty_event;
     so.on_report_warning = on_report_warning;
     so.user = &d;
-    struct sigaction sa = {0}, old;
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESTART | SA_RESETHAND; /* a second Ctrl-C kills at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
     st = duo_study(config_path, &so);
-    sigaction(SIGINT, &old, NULL);
+    cli_release_interrupts();
     return cli_report(st);
 }
 

@@ -13,18 +13,6 @@
 
 enum { MAX_OVERRIDES = 64 };
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_sigint(int signo)
-{
-    (void)signo;
-    stop_requested = 1;
-    static const char msg[] = "\nduocl train: stopping after this step (Ctrl-C again to abort "
-                              "without a checkpoint)\n";
-    ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)ignored;
-}
-
 static void format_duration(double s, char *buf, size_t size)
 {
     long t = s > 0 ? (long)(s + 0.5) : 0;
@@ -193,15 +181,12 @@ static int run_train(int argc, char **argv)
 
     cli_train_progress p;
     cli_train_progress_init(&p, &config);
-    struct sigaction sa = {0}, old;
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESTART | SA_RESETHAND; /* a second Ctrl-C kills at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
+    volatile sig_atomic_t *stop = cli_catch_interrupts(
+        "\nduocl train: stopping after this step (Ctrl-C again to abort without a checkpoint)\n");
     duo_train_options to = {.run_dir = run_dir, .resume = options[2].value != NULL,
-                            .stop = &stop_requested, .callback = cli_print_train_event, .user = &p};
+                            .stop = stop, .callback = cli_print_train_event, .user = &p};
     st = duo_train(rt, &config, &to);
-    sigaction(SIGINT, &old, NULL);
+    cli_release_interrupts();
     if (p.tty)
         fprintf(stderr, "\n");
     duo_runtime_destroy(rt);

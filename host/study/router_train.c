@@ -177,21 +177,6 @@ static duo_status write_record(session *x, long step, const duo_router_step *r, 
     return DUO_OK;
 }
 
-/* A diverged step: name it in this file's numbering and the last good checkpoint. */
-static duo_status step_failed(session *x, duo_status st, long done)
-{
-    if (st != DUO_ERR_NUMERIC)
-        return st;
-    char message[2048];
-    snprintf(message, sizeof message, "%s", duo_last_error());
-    if (x->saved_step >= 0)
-        return duo_fail(st, "router training stopped at step %ld of %d (%s; that index counts "
-                        "from 0); the last good checkpoint is %s (step %ld)", done, x->o->steps,
-                        message, x->latest, x->saved_step);
-    return duo_fail(st, "router training stopped at step %ld of %d (%s; that index counts from "
-                    "0), before any checkpoint was written", done, x->o->steps, message);
-}
-
 static duo_status train_loop(session *x)
 {
     const duo_router_train_options *o = x->o;
@@ -216,7 +201,8 @@ static duo_status train_loop(session *x)
         if (st == DUO_OK)
             st = duo_router_train_step(x->router, x->a, &h, &r);
         if (st != DUO_OK) {
-            st = step_failed(x, st, done);
+            st = duo_run_step_failed(st, "router training", done, x->o->steps, x->latest,
+                                     x->saved_step);
             break;
         }
         st = write_record(x, done, &r, h.beta);

@@ -203,3 +203,18 @@ duo_status duo_run_open_on(duo_runtime *rt, const char *dir, const char *checkpo
                               (uint32_t)run->config.model.vocab, run->config.model.ctx,
                               eval_tokens, run->tokenizer, &run->data);
 }
+
+duo_status duo_run_step_failed(duo_status status, const char *what, long done, long steps,
+                               const char *latest, long saved_step)
+{
+    if (status != DUO_ERR_NUMERIC)
+        return status;
+    char message[2048];
+    snprintf(message, sizeof message, "%s", duo_last_error());
+    if (saved_step >= 0)
+        return duo_fail(status, "%s stopped at step %ld of %ld (%s; that index counts from 0); "
+                        "nothing was saved: the last good checkpoint is %s (step %ld)", what, done,
+                        steps, message, latest, saved_step);
+    return duo_fail(status, "%s stopped at step %ld of %ld (%s; that index counts from 0), "
+                    "before any checkpoint was written", what, done, steps, message);
+}

@@ -63,6 +63,14 @@ duo_status duo_run_open(const char *dir, const char *checkpoint, const char *dev
                         size_t eval_tokens, const char *domains, duo_run *run);
 void duo_run_close(duo_run *run);
 
+/* A training step of `what` ("training", "router training") that failed:
+ * a NaN or infinite loss (DUO_ERR_NUMERIC) is told in this numbering
+ * (`done` = steps done with it, of `steps`; the step's own message counts
+ * from 0) with the last good checkpoint (`latest`, at saved_step; -1: none
+ * yet); any other status is returned as it is. */
+duo_status duo_run_step_failed(duo_status status, const char *what, long done, long steps,
+                               const char *latest, long saved_step);
+
 /* FFN compute of a pattern ("SSBK...") relative to all-big. */
 double duo_pattern_flop_fraction(const char *pattern, int ffn_big, int ffn_small);
 

@@ -292,22 +292,6 @@ static duo_status validate(run *r, long step)
     return DUO_OK;
 }
 
-/* A diverged step: say which step in this file's numbering (duo_train_step's
- * message counts from 0) and which checkpoint is the last good one. */
-static duo_status step_failed(run *r, duo_status st, long done)
-{
-    if (st != DUO_ERR_NUMERIC)
-        return st;
-    char message[2048];
-    snprintf(message, sizeof message, "%s", duo_last_error());
-    if (r->saved_step >= 0)
-        return duo_fail(st, "training stopped at step %ld of %d (%s; that index counts from 0); "
-                        "nothing was saved: the last good checkpoint is %s (step %ld)", done,
-                        r->config->train.steps, message, r->latest, r->saved_step);
-    return duo_fail(st, "training stopped at step %ld of %d (%s; that index counts from 0), "
-                    "before any checkpoint was written", done, r->config->train.steps, message);
-}
-
 static duo_status train_loop(run *r)
 {
     const duo_train_config *tc = &r->config->train;
@@ -330,7 +314,8 @@ static duo_status train_loop(run *r)
         if (st == DUO_OK)
             st = duo_train_step(r->model, r->train_acts, &r->opt, tc, s, &result);
         if (st != DUO_OK) {
-            st = step_failed(r, st, done);
+            st = duo_run_step_failed(st, "training", done, r->config->train.steps, r->latest,
+                                     r->saved_step);
             break;
         }
         double dt = duo_now_seconds() - t_start;
