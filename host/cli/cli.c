@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "cli.h"
+#include "data/corpus.h"
 
 int cli_edit_distance(const char *a, const char *b)
 {
@@ -209,3 +210,15 @@ volatile sig_atomic_t *cli_catch_interrupts(const char *message)
 }
 
 void cli_release_interrupts(void) { sigaction(SIGINT, &previous_handler, NULL); }
+
+int cli_domain_list(const char *command, const cli_option *domains, char *buf, size_t cap,
+                    char **names, int max)
+{
+    if (!domains->value)
+        return 0;
+    int n = duo_corpus_split_list(domains->value, buf, cap, names, max);
+    if (n <= 0)
+        fprintf(stderr, "duocl %s: --domains must list 1 to %d names separated by commas\n",
+                command, max);
+    return n > 0 ? n : -1;
+}

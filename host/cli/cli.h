@@ -58,6 +58,11 @@ void cli_progress_end(cli_progress *p);
 volatile sig_atomic_t *cli_catch_interrupts(const char *message);
 void cli_release_interrupts(void);
 
+/* --domains a,b,c split into names (pointing into buf): their count; 0 when
+ * the option is absent; -1 after printing what is allowed. */
+int cli_domain_list(const char *command, const cli_option *domains, char *buf, size_t cap,
+                    char **names, int max);
+
 /* The distance used for "did you mean" hints. */
 int cli_edit_distance(const char *a, const char *b);
 

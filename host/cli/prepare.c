@@ -37,14 +37,10 @@ static int run_prepare(int argc, char **argv)
         return code;
     char *domains[DUO_CORPUS_MAX_DOMAINS];
     char list[512];
-    int n = 0;
-    if (options[3].value) {
-        n = duo_corpus_split_list(options[3].value, list, sizeof list, domains, DUO_CORPUS_MAX_DOMAINS);
-        if (n <= 0) {
-            fprintf(stderr, "duocl prepare: --domains must list 1 to 16 names separated by commas\n");
-            return CLI_USER_ERROR;
-        }
-    }
+    int n = cli_domain_list("prepare", &options[3], list, sizeof list, domains,
+                            DUO_CORPUS_MAX_DOMAINS);
+    if (n < 0)
+        return CLI_USER_ERROR;
     duo_prepare_options o = {
         .tokenizer = options[0].value,
         .corpora = options[1].value,

@@ -93,14 +93,10 @@ static int run_tokenizer(int argc, char **argv)
         return code;
     char *domains[DUO_CORPUS_MAX_DOMAINS];
     char list[512];
-    int n = 0;
-    if (options[5].value) {
-        n = duo_corpus_split_list(options[5].value, list, sizeof list, domains, DUO_CORPUS_MAX_DOMAINS);
-        if (n <= 0) {
-            fprintf(stderr, "duocl tokenizer: --domains must list 1 to 16 names separated by commas\n");
-            return CLI_USER_ERROR;
-        }
-    }
+    int n = cli_domain_list("tokenizer", &options[5], list, sizeof list, domains,
+                            DUO_CORPUS_MAX_DOMAINS);
+    if (n < 0)
+        return CLI_USER_ERROR;
     if (strcmp(action[0], "train") == 0)
         return train(options, domains, n);
     if (strcmp(action[0], "eval") != 0) {
