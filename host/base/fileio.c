@@ -96,3 +96,13 @@ duo_status duo_make_directories(const char *path)
         }
     }
 }
+
+void duo_path_under(const char *prefix, const char *path, char *out, size_t cap)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    if (len > 5 && strcmp(base + len - 5, ".json") == 0)
+        len -= 5;
+    snprintf(out, cap, "%s/%.*s", prefix, (int)len, base);
+}

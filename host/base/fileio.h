@@ -17,6 +17,10 @@ duo_status duo_read_whole_file(const char *path, const char *what, uint8_t **dat
 duo_status duo_write_file_atomic(const char *path, const char *what, const void *const *parts,
                                  const size_t *sizes, int n_parts);
 
+/* "prefix/<file name of path without a trailing .json>" into out:
+ * ("runs", "configs/tiny.json") -> "runs/tiny". */
+void duo_path_under(const char *prefix, const char *path, char *out, size_t cap);
+
 /* mkdir -p: creates path and every missing parent; an existing folder is fine. */
 duo_status duo_make_directories(const char *path);
 

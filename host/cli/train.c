@@ -111,17 +111,6 @@ void cli_train_progress_init(cli_train_progress *p, const duo_config *config)
     p->print_every = config->train.steps > 50 ? (config->train.steps + 49) / 50 : 1;
 }
 
-/* "configs/quickstart.json" -> "runs/quickstart". */
-static void default_run_dir(const char *config_path, char *buf, size_t size)
-{
-    const char *base = strrchr(config_path, '/');
-    base = base ? base + 1 : config_path;
-    size_t len = strlen(base);
-    if (len > 5 && strcmp(base + len - 5, ".json") == 0)
-        len -= 5;
-    snprintf(buf, size, "runs/%.*s", (int)len, base);
-}
-
 static int run_train(int argc, char **argv)
 {
     cli_option options[] = {
@@ -170,7 +159,7 @@ static int run_train(int argc, char **argv)
     if (options[1].value)
         snprintf(run_dir, sizeof run_dir, "%s", options[1].value);
     else
-        default_run_dir(config_path, run_dir, sizeof run_dir);
+        duo_study_default_run_dir(config_path, run_dir, sizeof run_dir);
 
     duo_runtime_options ro = {.device = cli_device_selector(&options[0])};
     duo_runtime *rt;

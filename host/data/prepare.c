@@ -179,12 +179,7 @@ static void default_out(const char *tokenizer, char *buf, size_t size)
         snprintf(buf, size, "data/shards/byte");
         return;
     }
-    const char *base = strrchr(tokenizer, '/');
-    base = base ? base + 1 : tokenizer;
-    size_t len = strlen(base);
-    if (len > 5 && strcmp(base + len - 5, ".json") == 0)
-        len -= 5;
-    snprintf(buf, size, "data/shards/%.*s", (int)len, base);
+    duo_path_under("data/shards", tokenizer, buf, size);
 }
 
 static void emit_prepare(const duo_prepare_options *o, duo_prepare_event e)

@@ -323,10 +323,7 @@ static duo_status report_stage(study *s, const void *arg)
 
 void duo_study_default_run_dir(const char *config_path, char *out, size_t cap)
 {
-    const char *base = strrchr(config_path, '/');
-    base = base ? base + 1 : config_path;
-    size_t n = strcspn(base, ".");
-    snprintf(out, cap, "runs/%.*s", (int)n, base);
+    duo_path_under("runs", config_path, out, cap);
 }
 
 void duo_study_defaults(duo_study_options *o)
