@@ -145,6 +145,21 @@ void compact_index(__global int *index, __global int *slot, __global const int *
     slot[token] = s;
 }
 
+/* Where work-item (c, j) of a row kernel works, in elements of the kernel's
+ * type: *token_elem in the token's row of an (N, width) buffer (the token being
+ * index[offset + j]), *block_elem in row j of a (count, width) block. False for
+ * the work-items past the edge, which do nothing. */
+static bool compact_element(__global const int *index, const int offset, const int count,
+                            const int width, size_t *token_elem, size_t *block_elem)
+{
+    const int c = get_global_id(0), j = get_global_id(1);
+    if (c >= width || j >= count)
+        return false;
+    *token_elem = (size_t)index[offset + j] * width + c;
+    *block_elem = (size_t)j * width + c;
+    return true;
+}
+
 /* The row kernels, written once for an element type T and instantiated twice:
  * on float (any C; `width` = C) and on float4 (names ending in 4, used when C
  * is a multiple of 4; `width` = C / 4, rows are still C floats). Moving four
@@ -158,11 +173,9 @@ __kernel void compact_gather##SUFFIX(__global T *block, __global const T *x,    
                                      __global const int *index, const int offset,             \
                                      const int count, const int width)                        \
 {                                                                                             \
-    const int c = get_global_id(0), j = get_global_id(1);                                     \
-    if (c >= width || j >= count)                                                             \
-        return;                                                                               \
-    const size_t token = index[offset + j];                                                   \
-    block[(size_t)j * width + c] = x[token * width + c];                                      \
+    size_t t, b;                                                                              \
+    if (compact_element(index, offset, count, width, &t, &b))                                 \
+        block[b] = x[t];                                                                      \
 }                                                                                             \
                                                                                               \
 /* Forward, after the FFN: the residual add, out[t] = h[t] + block[j] for                     \
@@ -172,11 +185,9 @@ __kernel void compact_scatter_add##SUFFIX(__global T *out, __global const T *h, 
                                           __global const T *block, __global const int *index, \
                                           const int offset, const int count, const int width) \
 {                                                                                             \
-    const int c = get_global_id(0), j = get_global_id(1);                                     \
-    if (c >= width || j >= count)                                                             \
-        return;                                                                               \
-    const size_t e = (size_t)index[offset + j] * width + c;                                   \
-    out[e] = h[e] + block[(size_t)j * width + c];                                             \
+    size_t t, b;                                                                              \
+    if (compact_element(index, offset, count, width, &t, &b))                                 \
+        out[t] = h[t] + block[b];                                                             \
 }                                                                                             \
                                                                                               \
 /* Forward, SKIP tokens: out[t] = h[t] for t = index[offset + j] (not needed                  \
@@ -185,11 +196,9 @@ __kernel void compact_copy_rows##SUFFIX(__global T *out, __global const T *h,   
                                         __global const int *index, const int offset,          \
                                         const int count, const int width)                     \
 {                                                                                             \
-    const int c = get_global_id(0), j = get_global_id(1);                                     \
-    if (c >= width || j >= count)                                                             \
-        return;                                                                               \
-    const size_t e = (size_t)index[offset + j] * width + c;                                   \
-    out[e] = h[e];                                                                            \
+    size_t t, b;                                                                              \
+    if (compact_element(index, offset, count, width, &t, &b))                                 \
+        out[t] = h[t];                                                                        \
 }                                                                                             \
                                                                                               \
 /* Backward: the FFN input's gradient goes back to its tokens, overwriting:                   \
@@ -198,10 +207,9 @@ __kernel void compact_scatter##SUFFIX(__global T *dx, __global const T *dblock, 
                                       __global const int *index, const int offset,            \
                                       const int count, const int width)                       \
 {                                                                                             \
-    const int c = get_global_id(0), j = get_global_id(1);                                     \
-    if (c >= width || j >= count)                                                             \
-        return;                                                                               \
-    dx[(size_t)index[offset + j] * width + c] = dblock[(size_t)j * width + c];                \
+    size_t t, b;                                                                              \
+    if (compact_element(index, offset, count, width, &t, &b))                                 \
+        dx[t] = dblock[b];                                                                    \
 }
 
 COMPACT_ROW_KERNELS(float, )

@@ -13,9 +13,15 @@
  * One work-item per pair; out may alias in (each pair is read before it is
  * written, by the same work-item). */
 
-__kernel void rope_forward(__global float *out, __global const float *in,
-                           __global const float *table, const int rows, const int t_len,
-                           const int heads, const int head_dim)
+/* Both directions: pair p of `in` (B*T, d) rotated by its angle (inverse = 0)
+ * or by the negative angle (inverse = 1) into the same pair of `out` (B*T, d).
+ * Each direction keeps its own two lines of arithmetic rather than the
+ * forward's with -sin: the compiler may fuse a product and an addition into one
+ * fma, which product it fuses depends on how the expression is written, and
+ * these are the expressions whose bits the runs were recorded with. */
+static void rope_rotate(__global float *out, __global const float *in,
+                        __global const float *table, const int rows, const int t_len,
+                        const int heads, const int head_dim, const int inverse)
 {
     const int p = get_global_id(0);
     const int half_dim = head_dim / 2, pairs_per_row = heads * half_dim;
@@ -26,25 +32,28 @@ __kernel void rope_forward(__global float *out, __global const float *in,
     const int t = row % t_len;
     const float c = table[2 * (t * half_dim + i)], s = table[2 * (t * half_dim + i) + 1];
     const float x0 = in[2 * p], x1 = in[2 * p + 1];
-    out[2 * p] = x0 * c - x1 * s;
-    out[2 * p + 1] = x0 * s + x1 * c;
+    if (!inverse) {
+        out[2 * p] = x0 * c - x1 * s;
+        out[2 * p + 1] = x0 * s + x1 * c;
+    } else {
+        out[2 * p] = x0 * c + x1 * s;
+        out[2 * p + 1] = x1 * c - x0 * s;
+    }
+}
+
+/* out = R(angle) in. out, in: (B*T, d). */
+__kernel void rope_forward(__global float *out, __global const float *in,
+                           __global const float *table, const int rows, const int t_len,
+                           const int heads, const int head_dim)
+{
+    rope_rotate(out, in, table, rows, t_len, heads, head_dim, 0);
 }
 
 /* The transpose of a rotation is the rotation by the negative angle:
- * dx = R(-angle) dy. dx: (B*T, d), may alias dy; dy: (B*T, d); table as above. */
+ * dx = R(-angle) dy. dx: (B*T, d), may alias dy; dy: (B*T, d). */
 __kernel void rope_backward(__global float *dx, __global const float *dy,
                             __global const float *table, const int rows, const int t_len,
                             const int heads, const int head_dim)
 {
-    const int p = get_global_id(0);
-    const int half_dim = head_dim / 2, pairs_per_row = heads * half_dim;
-    if (p >= rows * pairs_per_row)
-        return;
-    const int row = p / pairs_per_row;
-    const int i = (p - row * pairs_per_row) % half_dim;
-    const int t = row % t_len;
-    const float c = table[2 * (t * half_dim + i)], s = table[2 * (t * half_dim + i) + 1];
-    const float g0 = dy[2 * p], g1 = dy[2 * p + 1];
-    dx[2 * p] = g0 * c + g1 * s;
-    dx[2 * p + 1] = g1 * c - g0 * s;
+    rope_rotate(dx, dy, table, rows, t_len, heads, head_dim, 1);
 }
