@@ -18,6 +18,7 @@
 #include "duocl/data.h"
 #include "duocl/difficulty.h"
 #include "duocl/eval.h"
+#include "duocl/model.h"
 #include "duocl/oracle.h"
 #include "duocl/report.h"
 #include "duocl/router.h"
@@ -147,6 +148,22 @@ int main(int argc, char **argv)
         check("6 step events", steps == 6, "another count");
         check("final checkpoint written", exists(run, "checkpoints/final.ckpt"), "missing");
         check("log written", exists(run, "log.jsonl"), "missing");
+        char path[1400];
+        snprintf(path, sizeof path, "%s/checkpoints/final.ckpt", run);
+        duo_config stored;
+        duo_model *model;
+        if (call("duo_model_open final.ckpt", duo_model_open(rt, path, &stored, &model))) {
+            check("its config is the run's", stored.model.d_model == 32 && stored.train.steps == 6,
+                  "another config");
+            size_t n = duo_model_parameter_count(model);
+            float *params = malloc(n * sizeof *params);
+            int finite = params && duo_model_read_params(model, params) == DUO_OK;
+            for (size_t i = 0; finite && i < n; i++)
+                finite = isfinite(params[i]);
+            check("trained parameters read back, finite", n > 0 && finite, "not");
+            free(params);
+            duo_model_destroy(model);
+        }
     }
 
     duo_eval_summary *big = calloc(1, sizeof *big), *small = calloc(1, sizeof *small);

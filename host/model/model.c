@@ -180,3 +180,5 @@ duo_status duo_model_write_params(duo_model *m, const float *host)
 {
     return duo_buffer_write(m->rt, m->params, 0, m->n_params * sizeof(float), host);
 }
+
+size_t duo_model_parameter_count(const duo_model *m) { return m->n_params; }

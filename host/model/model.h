@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "duocl/config.h"
+#include "duocl/model.h" /* the public calls; the struct is here */
 #include "duocl/routes.h"
 #include "ops/attention.h"
 #include "ops/compact.h"

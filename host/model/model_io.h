@@ -11,6 +11,7 @@
 
 #include "duocl/checkpoint.h"
 #include "duocl/config.h"
+#include "duocl/model.h"
 #include "model.h"
 
 typedef struct duo_train_state {
