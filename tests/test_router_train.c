@@ -13,75 +13,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "duocl/checkpoint.h"
-#include "duocl/data.h"
 #include "duocl/router.h"
 #include "duocl/runtime.h"
-#include "duocl/tokenizer.h"
-#include "base/rng.h"
 #include "study/train.h"
+#include "testutil.h"
 #include "unitcheck.h"
 
 /* Checkpoints at 5 and 10; the kill after 8 leaves records 6..8 past the
  * checkpoint; the stop after 7 writes one at 7. */
-enum { STEPS = 12, EVERY = 5, KILL_AT = 8, STOP_AT = 7, BUDGET = 2, MAX_LINES = 64,
-       LINE_CAP = 512 };
+enum { STEPS = 12, EVERY = 5, KILL_AT = 8, STOP_AT = 7, BUDGET = 2 };
 
 static char work[256], model[512];
 static duo_runtime *rt;
 
-/* ---- data and the stage-1 model ---- */
-
-/* Words drawn at random, documents ended by a 0x00 byte (end-of-text). */
-static bool write_shard(const char *dir, const char *domain, const char *split, size_t bytes,
-                        uint64_t seed)
-{
-    static const char *const words[] = {"the ", "cat ", "sees ", "a ", "red ", "dog. ", "x = ",
-                                        "f(y) ", "+ 1\n", "tree "};
-    char *text = malloc(bytes);
-    duo_rng rng = duo_rng_seeded(seed);
-    size_t n = 0;
-    while (n + 16 < bytes) {
-        const char *w = words[duo_rng_below(&rng, 10)];
-        memcpy(text + n, w, strlen(w));
-        n += strlen(w);
-        if (duo_rng_below(&rng, 40) == 0)
-            text[n++] = '\0';
-    }
-    duo_tokenizer *tok;
-    int32_t *ids = NULL;
-    size_t count = 0;
-    char path[512];
-    bool ok = unit_ok("byte tokenizer", duo_tokenizer_byte_level(&tok)) &&
-              unit_ok("encode", duo_tokenizer_encode(tok, (const uint8_t *)text, n, &ids, &count)) &&
-              unit_ok("shard name", duo_shard_filename(dir, domain, split, path, sizeof path)) &&
-              unit_ok("shard write", duo_shard_write(path, ids, count, DUO_BYTE_VOCAB, n,
-                                                     duo_tokenizer_fingerprint(tok)));
-    duo_tokenizer_destroy(tok);
-    free(ids);
-    free(text);
-    return ok;
-}
+/* ---- the stage-1 model (on test_tiny_shards' data, made in main) ---- */
 
 /* A 4-layer model trained for 4 steps: the router needs a model, not a good one. */
 static bool train_model(void)
 {
-    char json[1024], dir[512];
-    snprintf(json, sizeof json,
-             "{\"model\": {\"vocab\": 257, \"d_model\": 32, \"n_layers\": 4, \"n_heads\": 2, "
-             "\"ctx\": 32, \"ffn_big\": 64, \"ffn_small\": 8},"
-             " \"train\": {\"batch\": 4, \"steps\": 4, \"warmup\": 2, \"eval_every\": 4, "
-             "\"eval_tokens\": 200, \"ckpt_every\": 4, \"seed\": 3, "
-             "\"domain_weights\": {\"web\": 1, \"code\": 1}},"
-             " \"data\": {\"tokenizer\": \"byte\", \"shards\": \"%s/shards\"}}", work);
+    char shards[300], dir[512];
+    snprintf(shards, sizeof shards, "%s/shards", work);
     snprintf(dir, sizeof dir, "%s/model", work);
     duo_config c;
     duo_train_options o = {.run_dir = dir};
-    return unit_ok("config", duo_config_parse(json, "test config", &c)) &&
+    return unit_ok("config", test_tiny_config(shards, 4, 4, 4, &c)) &&
            unit_ok("stage-1 training", duo_train(rt, &c, &o));
 }
 
@@ -154,23 +113,11 @@ static duo_status train_router(const char *run, bool resume, hooks *h,
 
 /* ---- reading what a run wrote ---- */
 
-typedef struct log_lines {
-    int n;
-    char line[MAX_LINES][LINE_CAP];
-} log_lines;
-
-static log_lines *read_log(const char *run)
+static test_log *read_log(const char *run)
 {
-    log_lines *out = calloc(1, sizeof *out);
     char path[600];
     run_path(path, sizeof path, run, "log.jsonl");
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return out;
-    while (out->n < MAX_LINES && fgets(out->line[out->n], LINE_CAP, f))
-        out->n++;
-    fclose(f);
-    return out;
+    return test_read_log(path);
 }
 
 static long record_step(const char *line)
@@ -180,7 +127,7 @@ static long record_step(const char *line)
 }
 
 /* Steps 1..n, each once and in order. */
-static bool steps_once_in_order(const char *name, const log_lines *log, int n)
+static bool steps_once_in_order(const char *name, const test_log *log, int n)
 {
     bool ok = log->n == n;
     for (int i = 0; i < log->n && ok; i++)
@@ -194,58 +141,25 @@ static bool steps_once_in_order(const char *name, const log_lines *log, int n)
     return unit_check(name, ok, "want steps 1..%d once each, the log has [%s]", n, seen);
 }
 
-static bool same_logs(const char *name, const log_lines *a, const log_lines *b)
+static void same_logs(const char *name, const test_log *a, const test_log *b)
 {
-    if (!unit_check(name, a->n == b->n, "%d records vs %d", a->n, b->n))
-        return false;
-    for (int i = 0; i < a->n; i++)
-        if (!unit_check(name, strcmp(a->line[i], b->line[i]) == 0, "record %d differs:\n  %s  %s",
-                        i + 1, a->line[i], b->line[i]))
-            return false;
-    return true;
-}
-
-static unsigned char *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *size = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = malloc(*size + 1);
-    if (fread(data, 1, *size, f) != *size) {
-        free(data);
-        data = NULL;
-    }
-    fclose(f);
-    return data;
+    char why[1200];
+    unit_check(name, test_same_logs(a, b, why, sizeof why), "%s", why);
 }
 
 static void same_files(const char *name, const char *run_a, const char *run_b, const char *file)
 {
-    char a[600], b[600];
+    char a[600], b[600], why[1400];
     run_path(a, sizeof a, run_a, file);
     run_path(b, sizeof b, run_b, file);
-    size_t na = 0, nb = 0;
-    unsigned char *da = read_file(a, &na), *db = read_file(b, &nb);
-    unit_check(name, da && db && na == nb && memcmp(da, db, na) == 0,
-               "%s (%zu bytes) and %s (%zu bytes) differ", a, na, b, nb);
-    free(da);
-    free(db);
+    unit_check(name, test_same_files(a, b, why, sizeof why), "%s", why);
 }
 
 static uint64_t checkpoint_step(const char *run)
 {
     char path[600];
     run_path(path, sizeof path, run, "latest.ckpt");
-    duo_checkpoint *ck;
-    uint64_t step = UINT64_MAX;
-    if (duo_checkpoint_open(path, &ck) == DUO_OK) {
-        duo_checkpoint_get_u64(ck, "state.step", &step);
-        duo_checkpoint_close(ck);
-    }
-    return step;
+    return test_checkpoint_step(path);
 }
 
 static bool exists(const char *run, const char *file)
@@ -257,7 +171,7 @@ static bool exists(const char *run, const char *file)
 
 /* ---- tests ---- */
 
-static log_lines *full; /* the uninterrupted run "full" */
+static test_log *full; /* the uninterrupted run "full" */
 
 static void router_run_writes_log_checkpoints_and_events(void)
 {
@@ -294,7 +208,7 @@ static void router_run_writes_log_checkpoints_and_events(void)
  * checkpoint is from step 5 and its log runs to KILL_AT. */
 static void sigkill_then_resume_writes_each_step_once(void)
 {
-    log_lines *killed = read_log("killed");
+    test_log *killed = read_log("killed");
     unit_check("the kill came after the checkpoint", killed->n == KILL_AT &&
                checkpoint_step("killed") == EVERY, "%d records, checkpoint at step %llu",
                killed->n, (unsigned long long)checkpoint_step("killed"));
@@ -320,7 +234,7 @@ static void stop_then_resume_writes_each_step_once(void)
     unit_check("checkpoint at the stop", checkpoint_step("stopped") == STOP_AT, "step %llu",
                (unsigned long long)checkpoint_step("stopped"));
     unit_check("no router.ckpt after a stop", !exists("stopped", "router.ckpt"), "it exists");
-    log_lines *stopped = read_log("stopped");
+    test_log *stopped = read_log("stopped");
     steps_once_in_order("log up to the stop", stopped, STOP_AT);
     free(stopped);
     h = (hooks){.kill_at = -1, .stop_at = -1};
@@ -344,20 +258,23 @@ static void no_model(duo_router_train_options *o) { o->checkpoint = NULL; }
 
 static void errors_name_the_option_and_what_is_allowed(void)
 {
-    unit_fails("budget is required", train_router("errors", false, NULL, no_budget),
-               DUO_ERR_INVALID_ARGUMENT, "--budget K is required", NULL);
-    unit_fails("budget above L", train_router("errors", false, NULL, big_budget),
-               DUO_ERR_INVALID_ARGUMENT, "--budget 5", "4 layers");
-    unit_fails("alphabet KB", train_router("errors", false, NULL, kb), DUO_ERR_INVALID_ARGUMENT,
-               "--alphabet 'KB'", "SB or KSB");
-    unit_fails("steps 0", train_router("errors", false, NULL, no_steps), DUO_ERR_INVALID_ARGUMENT,
-               "--steps 0", "from 1");
-    unit_fails("lr 2", train_router("errors", false, NULL, big_lr), DUO_ERR_INVALID_ARGUMENT,
-               "--lr 2", "[0, 1]");
-    unit_fails("beta-end 0", train_router("errors", false, NULL, bad_beta),
-               DUO_ERR_INVALID_ARGUMENT, "--beta-end 0", "[0.001, 10000]");
-    unit_fails("a run without a model", train_router("errors", false, NULL, no_model), DUO_ERR_IO,
-               "no checkpoint", "--checkpoint");
+    static const struct {
+        const char *name;
+        void (*change)(duo_router_train_options *);
+        duo_status want;
+        const char *needle1, *needle2;
+    } cases[] = {
+        {"budget is required", no_budget, DUO_ERR_INVALID_ARGUMENT, "--budget K is required", NULL},
+        {"budget above L", big_budget, DUO_ERR_INVALID_ARGUMENT, "--budget 5", "4 layers"},
+        {"alphabet KB", kb, DUO_ERR_INVALID_ARGUMENT, "--alphabet 'KB'", "SB or KSB"},
+        {"steps 0", no_steps, DUO_ERR_INVALID_ARGUMENT, "--steps 0", "from 1"},
+        {"lr 2", big_lr, DUO_ERR_INVALID_ARGUMENT, "--lr 2", "[0, 1]"},
+        {"beta-end 0", bad_beta, DUO_ERR_INVALID_ARGUMENT, "--beta-end 0", "[0.001, 10000]"},
+        {"a run without a model", no_model, DUO_ERR_IO, "no checkpoint", "--checkpoint"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        unit_fails(cases[i].name, train_router("errors", false, NULL, cases[i].change),
+                   cases[i].want, cases[i].needle1, cases[i].needle2);
     unit_fails("resume needs latest.ckpt", train_router("errors", true, NULL, NULL), DUO_ERR_IO,
                "latest.ckpt", "does not exist");
     unit_fails("a finished router has nothing to resume", train_router("full", true, NULL, NULL),
@@ -367,20 +284,13 @@ static void errors_name_the_option_and_what_is_allowed(void)
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0); /* nothing buffered is duplicated by fork */
-    snprintf(work, sizeof work, "/tmp/duocl_test_router_train_XXXXXX");
-    if (!mkdtemp(work)) {
-        perror("mkdtemp");
+    if (!test_temp_dir(work, sizeof work, "test-router-train"))
         return 1;
-    }
     snprintf(model, sizeof model, "%s/model/checkpoints/final.ckpt", work);
     char shards[300];
     snprintf(shards, sizeof shards, "%s/shards", work);
-    mkdir(shards, 0777);
-    const char *domains[] = {"web", "code"};
-    for (int d = 0; d < 2; d++)
-        if (!write_shard(shards, domains[d], "train", 30000, 11 + d) ||
-            !write_shard(shards, domains[d], "val", 4000, 21 + d))
-            return unit_summary("test_router_train");
+    if (!unit_ok("shards", test_tiny_shards(shards, 30000, 4000)))
+        return unit_summary("test_router_train");
 
     duo_runtime_options ro = {.device = getenv("DUOCL_DEVICE")};
     pid_t child = fork();
@@ -408,13 +318,9 @@ int main(void)
     UNIT_RUN(errors_name_the_option_and_what_is_allowed);
     free(full);
     duo_runtime_destroy(rt);
-    if (!unit_failed) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
-        if (system(cmd) != 0)
-            printf("could not remove %s\n", work);
-    } else {
+    if (unit_failed)
         printf("kept %s for inspection\n", work);
-    }
+    else
+        test_remove_dir(work);
     return unit_summary("test_router_train");
 }

@@ -12,101 +12,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "duocl/data.h"
 #include "duocl/runtime.h"
-#include "duocl/tokenizer.h"
 #include "model/model_io.h"
-#include "base/rng.h"
 #include "study/train.h"
+#include "testutil.h"
 #include "unitcheck.h"
 
-enum { STEPS = 24, KILL_AT = 13, STOP_AT = 5, MAX_LINES = 256, LINE_CAP = 512 };
+enum { STEPS = 24, KILL_AT = 13, STOP_AT = 5 };
 
 static char work[256];
 static duo_runtime *rt;
 
-/* ---- data: two small domains of generated text, as byte-level shards ---- */
-
-static size_t append(char *buf, size_t n, size_t cap, const char *s)
-{
-    size_t len = strlen(s);
-    if (n + len < cap) {
-        memcpy(buf + n, s, len);
-        n += len;
-    }
-    return n;
-}
-
-/* Sentences from a tiny grammar ("web") or assignments ("code"); documents
- * end with a 0x00 byte (end-of-text). Structured, so a tiny model learns. */
-static size_t generate(const char *domain, uint64_t seed, char *buf, size_t cap)
-{
-    static const char *const nouns[] = {"cat", "dog", "bird", "tree", "river", "house", "child"};
-    static const char *const verbs[] = {"sees", "likes", "finds", "paints", "follows"};
-    static const char *const adjs[] = {"red", "small", "old", "quiet", "bright"};
-    duo_rng rng = duo_rng_seeded(seed);
-    size_t n = 0;
-    while (n + 200 < cap) {
-        char s[160];
-        if (strcmp(domain, "web") == 0)
-            snprintf(s, sizeof s, "The %s %s %s the %s %s. ", adjs[duo_rng_below(&rng, 5)],
-                     nouns[duo_rng_below(&rng, 7)], verbs[duo_rng_below(&rng, 5)],
-                     adjs[duo_rng_below(&rng, 5)], nouns[duo_rng_below(&rng, 7)]);
-        else
-            snprintf(s, sizeof s, "x%d = f(x%d) + %d\n", (int)duo_rng_below(&rng, 10),
-                     (int)duo_rng_below(&rng, 10), (int)duo_rng_below(&rng, 100));
-        n = append(buf, n, cap, s);
-        if (duo_rng_below(&rng, 12) == 0)
-            buf[n++] = '\0';
-    }
-    return n;
-}
-
-static bool write_shard(const char *dir, const char *domain, const char *split, size_t bytes,
-                        uint64_t seed)
-{
-    char *text = malloc(bytes);
-    size_t n = generate(domain, seed, text, bytes);
-    duo_tokenizer *tok;
-    int32_t *ids = NULL;
-    size_t count = 0;
-    char path[512];
-    bool ok = unit_ok("byte tokenizer", duo_tokenizer_byte_level(&tok)) &&
-              unit_ok("encode", duo_tokenizer_encode(tok, (const uint8_t *)text, n, &ids, &count)) &&
-              unit_ok("shard name", duo_shard_filename(dir, domain, split, path, sizeof path)) &&
-              unit_ok("shard write", duo_shard_write(path, ids, count, DUO_BYTE_VOCAB, n,
-                                                     duo_tokenizer_fingerprint(tok)));
-    duo_tokenizer_destroy(tok);
-    free(ids);
-    free(text);
-    return ok;
-}
-
-/* ---- configs and runs ---- */
+/* ---- configs and runs (the data: test_tiny_shards, in main) ---- */
 
 static void run_path(char *buf, size_t size, const char *run, const char *file)
 {
     snprintf(buf, size, "%s/%s%s%s", work, run, file ? "/" : "", file ? file : "");
 }
 
+/* The tiny model trained for `steps` steps on `shards` (default: the test's
+ * own), validated every 12 steps, a checkpoint every 8. */
 static duo_config make_config(int steps, const char *shards)
 {
-    char json[1024], dir[300];
+    char dir[300];
     snprintf(dir, sizeof dir, "%s/shards", work);
-    snprintf(json, sizeof json,
-             "{\"model\": {\"vocab\": 257, \"d_model\": 32, \"n_layers\": 4, \"n_heads\": 2, "
-             "\"ctx\": 32, \"ffn_big\": 64, \"ffn_small\": 8},"
-             " \"train\": {\"batch\": 4, \"steps\": %d, \"warmup\": 2, \"eval_every\": 12, "
-             "\"eval_tokens\": 200, \"ckpt_every\": 8, \"seed\": 3, "
-             "\"domain_weights\": {\"web\": 1, \"code\": 1}},"
-             " \"data\": {\"tokenizer\": \"byte\", \"shards\": \"%s\"}}",
-             steps, shards ? shards : dir);
     duo_config c;
-    if (!unit_ok("config", duo_config_parse(json, "test config", &c)))
+    if (!unit_ok("config", test_tiny_config(shards ? shards : dir, steps, 12, 8, &c)))
         exit(1);
     return c;
 }
@@ -138,34 +72,14 @@ static duo_status train(const duo_config *c, const char *run, bool resume, hooks
 
 /* ---- reading what a run wrote ---- */
 
-/* The log's records without their timing fields (tokens_per_s, elapsed_s),
- * which differ between runs; everything else must be equal bit for bit. */
-typedef struct log_lines {
-    int n, train, eval;
-    char line[MAX_LINES][LINE_CAP];
-} log_lines;
-
-static bool read_log(const char *run, log_lines *out)
+static test_log *read_log(const char *run)
 {
-    char path[512], buf[LINE_CAP];
+    char path[512];
     run_path(path, sizeof path, run, "log.jsonl");
-    out->n = out->train = out->eval = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    while (fgets(buf, sizeof buf, f) && out->n < MAX_LINES) {
-        char *cut = strstr(buf, ",\"tokens_per_s\"");
-        if (!cut)
-            cut = strstr(buf, ",\"elapsed_s\"");
-        if (cut)
-            *cut = '\0';
-        out->train += strstr(buf, "\"type\":\"train\"") != NULL;
-        out->eval += strstr(buf, "\"type\":\"eval\"") != NULL;
-        snprintf(out->line[out->n++], LINE_CAP, "%s", buf);
-    }
-    fclose(f);
-    return true;
+    return test_read_log(path);
 }
+
+static int train_records(const test_log *log) { return test_log_count(log, "\"type\":\"train\""); }
 
 static double loss_of(const char *line)
 {
@@ -173,64 +87,32 @@ static double loss_of(const char *line)
     return p ? atof(p + 7) : NAN;
 }
 
-static bool same_logs(const char *name, const log_lines *a, const log_lines *b)
+/* The checkpoint `file` of `run` must hold step `want`. */
+static void checkpoint_at(const char *name, const char *run, const char *file, uint64_t want)
 {
-    if (!unit_check(name, a->n == b->n, "%d records vs %d", a->n, b->n))
-        return false;
-    for (int i = 0; i < a->n; i++)
-        if (!unit_check(name, strcmp(a->line[i], b->line[i]) == 0, "record %d differs:\n  %s\n  %s",
-                        i + 1, a->line[i], b->line[i]))
-            return false;
-    return true;
-}
-
-static unsigned char *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *size = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = malloc(*size + 1);
-    if (fread(data, 1, *size, f) != *size) {
-        free(data);
-        data = NULL;
-    }
-    fclose(f);
-    return data;
+    char path[512];
+    run_path(path, sizeof path, run, file);
+    uint64_t step = test_checkpoint_step(path);
+    unit_check(name, step == want, "%s holds step %llu, want %llu", path, (unsigned long long)step,
+               (unsigned long long)want);
 }
 
 static bool same_files(const char *name, const char *a, const char *b)
 {
-    size_t na = 0, nb = 0;
-    unsigned char *da = read_file(a, &na), *db = read_file(b, &nb);
-    bool same = da && db && na == nb && memcmp(da, db, na) == 0;
-    unit_check(name, same, "%s (%zu bytes) and %s (%zu bytes) differ", a, na, b, nb);
-    free(da);
-    free(db);
-    return same;
-}
-
-static uint64_t checkpoint_step(const char *path)
-{
-    duo_checkpoint *ck;
-    uint64_t step = UINT64_MAX;
-    if (duo_checkpoint_open(path, &ck) == DUO_OK) {
-        duo_checkpoint_get_u64(ck, "state.step", &step);
-        duo_checkpoint_close(ck);
-    }
-    return step;
+    char why[1200];
+    return unit_check(name, test_same_files(a, b, why, sizeof why), "%s", why);
 }
 
 /* ---- tests ---- */
 
-static log_lines full; /* the uninterrupted run "full" */
+static test_log *full; /* the uninterrupted run "full" */
 
 static void train_writes_config_log_and_checkpoints(void)
 {
     duo_config c = make_config(STEPS, NULL);
-    if (!unit_ok("train", train(&c, "full", false, NULL)))
+    duo_status st = train(&c, "full", false, NULL);
+    full = read_log("full"); /* empty if the run failed: what compares with it fails too */
+    if (!unit_ok("train", st))
         return;
     char path[512], key[128], detail[256];
     run_path(path, sizeof path, "full", "config.json");
@@ -240,35 +122,32 @@ static void train_writes_config_log_and_checkpoints(void)
         unit_check("config.json is the resolved config", key[0] == '\0' && back.train.steps == STEPS,
                    "differs at '%s' (%s)", key, detail);
     }
-    unit_check("log read", read_log("full", &full), "no log");
-    unit_check("one train record per step", full.train == STEPS, "%d train records", full.train);
+    unit_check("log read", full->found, "no log");
+    int trains = train_records(full), evals = test_log_count(full, "\"type\":\"eval\"");
+    unit_check("one train record per step", trains == STEPS, "%d train records", trains);
     /* Validation at steps 12 and 24: 2 domains x 3 routings each. */
-    unit_check("eval records", full.eval == 2 * 2 * 3, "%d eval records", full.eval);
+    unit_check("eval records", evals == 2 * 2 * 3, "%d eval records", evals);
     const char *fields[] = {"\"step\":1,", "\"loss\":", "\"lr\":", "\"grad_norm\":"};
     for (int i = 0; i < 4; i++)
-        unit_check("train record fields", strstr(full.line[0], fields[i]) != NULL, "'%s' lacks %s",
-                   full.line[0], fields[i]);
+        unit_check("train record fields", strstr(full->line[0], fields[i]) != NULL, "'%s' lacks %s",
+                   full->line[0], fields[i]);
     bool eval_fields = false;
-    for (int i = 0; i < full.n; i++)
-        if (strstr(full.line[i], "\"type\":\"eval\"") && strstr(full.line[i], "\"routes\":\"small\"") &&
-            strstr(full.line[i], "\"bits_per_byte\":") && strstr(full.line[i], "\"domain\":\"code\""))
+    for (int i = 0; i < full->n; i++)
+        if (strstr(full->line[i], "\"type\":\"eval\"") && strstr(full->line[i], "\"routes\":\"small\"") &&
+            strstr(full->line[i], "\"bits_per_byte\":") && strstr(full->line[i], "\"domain\":\"code\""))
             eval_fields = true;
     unit_check("eval record fields", eval_fields, "no eval record of code under small routes");
-    run_path(path, sizeof path, "full", "checkpoints/latest.ckpt");
-    unit_check("latest checkpoint at the end", checkpoint_step(path) == STEPS, "step %llu",
-               (unsigned long long)checkpoint_step(path));
-    run_path(path, sizeof path, "full", "checkpoints/final.ckpt");
-    unit_check("final checkpoint", checkpoint_step(path) == STEPS, "step %llu",
-               (unsigned long long)checkpoint_step(path));
+    checkpoint_at("latest checkpoint at the end", "full", "checkpoints/latest.ckpt", STEPS);
+    checkpoint_at("final checkpoint", "full", "checkpoints/final.ckpt", STEPS);
 }
 
 static void loss_falls(void)
 {
     double first = 0, last = 0;
     int seen = 0;
-    for (int i = 0, k = 0; i < full.n; i++)
-        if (strstr(full.line[i], "\"type\":\"train\"")) {
-            double l = loss_of(full.line[i]);
+    for (int i = 0, k = 0; i < full->n; i++)
+        if (strstr(full->line[i], "\"type\":\"train\"")) {
+            double l = loss_of(full->line[i]);
             if (k < 4)
                 first += l / 4;
             if (k >= STEPS - 4)
@@ -280,27 +159,34 @@ static void loss_falls(void)
                "mean loss of the first 4 steps %.4f, of the last 4 %.4f", first, last);
 }
 
+/* Resumes `run` to step STEPS; its log and final checkpoint must equal the
+ * uninterrupted run's. `what` begins the checks' names. */
+static void resume_reproduces_the_full_run(const char *run, const char *what)
+{
+    duo_config c = make_config(STEPS, NULL);
+    if (!unit_ok("resume", train(&c, run, true, NULL)))
+        return;
+    char name[128], why[1200], path[512], want[512];
+    test_log *log = read_log(run);
+    snprintf(name, sizeof name, "%s log equals the uninterrupted one", what);
+    unit_check(name, test_same_logs(log, full, why, sizeof why), "%s", why);
+    free(log);
+    run_path(path, sizeof path, run, "checkpoints/final.ckpt");
+    run_path(want, sizeof want, "full", "checkpoints/final.ckpt");
+    snprintf(name, sizeof name, "%s final checkpoint equals the uninterrupted one", what);
+    same_files(name, path, want);
+}
+
 /* The forked child of main() was killed at step KILL_AT; its latest
  * checkpoint is from step 8 and its log runs to KILL_AT. */
 static void sigkill_then_resume_reproduces_the_run(void)
 {
-    log_lines *killed = malloc(sizeof *killed);
-    read_log("killed", killed);
-    unit_check("the kill came after the checkpoint", killed->train == KILL_AT,
-               "%d train records before the kill", killed->train);
-    char path[512], want[512];
-    run_path(path, sizeof path, "killed", "checkpoints/latest.ckpt");
-    unit_check("checkpoint before the kill", checkpoint_step(path) == 8, "step %llu",
-               (unsigned long long)checkpoint_step(path));
-    duo_config c = make_config(STEPS, NULL);
-    if (unit_ok("resume", train(&c, "killed", true, NULL))) {
-        read_log("killed", killed);
-        same_logs("resumed log equals the uninterrupted one", killed, &full);
-        run_path(want, sizeof want, "full", "checkpoints/final.ckpt");
-        run_path(path, sizeof path, "killed", "checkpoints/final.ckpt");
-        same_files("resumed final checkpoint equals the uninterrupted one", path, want);
-    }
+    test_log *killed = read_log("killed");
+    unit_check("the kill came after the checkpoint", train_records(killed) == KILL_AT,
+               "%d train records before the kill", train_records(killed));
     free(killed);
+    checkpoint_at("checkpoint before the kill", "killed", "checkpoints/latest.ckpt", 8);
+    resume_reproduces_the_full_run("killed", "resumed");
 }
 
 static void stop_request_checkpoints_and_resume_reproduces(void)
@@ -309,19 +195,8 @@ static void stop_request_checkpoints_and_resume_reproduces(void)
     hooks h = {.kill_at = -1, .stop_at = STOP_AT};
     duo_status st = train(&c, "stopped", false, &h);
     unit_fails("stop gives DUO_ERR_INTERRUPTED", st, DUO_ERR_INTERRUPTED, "step 5 of 24", "--resume");
-    char path[512], want[512];
-    run_path(path, sizeof path, "stopped", "checkpoints/latest.ckpt");
-    unit_check("checkpoint at the stop", checkpoint_step(path) == STOP_AT, "step %llu",
-               (unsigned long long)checkpoint_step(path));
-    log_lines *lines = malloc(sizeof *lines);
-    if (unit_ok("resume", train(&c, "stopped", true, NULL))) {
-        read_log("stopped", lines);
-        same_logs("stopped and resumed log equals the uninterrupted one", lines, &full);
-        run_path(want, sizeof want, "full", "checkpoints/final.ckpt");
-        run_path(path, sizeof path, "stopped", "checkpoints/final.ckpt");
-        same_files("stopped and resumed checkpoint equals the uninterrupted one", path, want);
-    }
-    free(lines);
+    checkpoint_at("checkpoint at the stop", "stopped", "checkpoints/latest.ckpt", STOP_AT);
+    resume_reproduces_the_full_run("stopped", "stopped and resumed");
 }
 
 static void resume_errors_name_the_problem(void)
@@ -391,28 +266,21 @@ static void nan_loss_names_the_step_and_keeps_the_checkpoint(void)
     unit_fails("NaN loss stops with the step", train(&c, "nan", true, NULL), DUO_ERR_NUMERIC,
                "step 5 of 8", "last good checkpoint");
     same_files("the checkpoint is kept", path, copy);
-    log_lines *lines = malloc(sizeof *lines);
-    read_log("nan", lines);
-    unit_check("no record of the failed step", lines->train == 4, "%d train records", lines->train);
-    free(lines);
+    test_log *log = read_log("nan");
+    unit_check("no record of the failed step", train_records(log) == 4, "%d train records",
+               train_records(log));
+    free(log);
 }
 
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0); /* nothing buffered is duplicated by fork */
-    snprintf(work, sizeof work, "/tmp/duocl_test_train_XXXXXX");
-    if (!mkdtemp(work)) {
-        perror("mkdtemp");
+    if (!test_temp_dir(work, sizeof work, "test-train"))
         return 1;
-    }
     char shards[300];
     snprintf(shards, sizeof shards, "%s/shards", work);
-    mkdir(shards, 0777);
-    const char *domains[] = {"web", "code"};
-    for (int d = 0; d < 2; d++)
-        if (!write_shard(shards, domains[d], "train", 60000, 11 + d) ||
-            !write_shard(shards, domains[d], "val", 8000, 21 + d))
-            return unit_summary("test_train");
+    if (!unit_ok("shards", test_tiny_shards(shards, 60000, 8000)))
+        return unit_summary("test_train");
 
     duo_runtime_options ro = {.device = getenv("DUOCL_DEVICE")};
     pid_t child = fork();
@@ -438,14 +306,11 @@ int main(void)
     UNIT_RUN(resume_errors_name_the_problem);
     UNIT_RUN(missing_shards_are_named);
     UNIT_RUN(nan_loss_names_the_step_and_keeps_the_checkpoint);
+    free(full);
     duo_runtime_destroy(rt);
-    if (!unit_failed) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
-        if (system(cmd) != 0)
-            printf("could not remove %s\n", work);
-    } else {
+    if (unit_failed)
         printf("kept %s for inspection\n", work);
-    }
+    else
+        test_remove_dir(work);
     return unit_summary("test_train");
 }

@@ -1,10 +1,15 @@
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "duocl/data.h"
+#include "duocl/tokenizer.h"
+#include "base/error.h"
+#include "base/fileio.h"
 #include "testutil.h"
 
 static void die(const char *what)
@@ -153,4 +158,169 @@ void test_download(test_context *t, cl_mem buffer, void *host, size_t bytes)
 {
     if (duo_buffer_read(t->rt, buffer, 0, bytes, host) != DUO_OK)
         die("downloading a buffer");
+}
+
+/* ---- for the unit tests ---- */
+
+bool test_temp_dir(char *dir, size_t size, const char *name)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, size, "%s/duocl-%s-XXXXXX", base && *base ? base : "/tmp", name);
+    if (mkdtemp(dir))
+        return true;
+    fprintf(stderr, "cannot create a temporary folder %s: %s\n", dir, strerror(errno));
+    return false;
+}
+
+void test_remove_dir(const char *dir)
+{
+    char command[4200];
+    snprintf(command, sizeof command, "rm -rf '%s'", dir);
+    if (system(command) != 0)
+        printf("could not remove %s\n", dir);
+}
+
+bool test_same_files(const char *a, const char *b, char *why, size_t size)
+{
+    uint8_t *da = NULL, *db = NULL;
+    size_t na = 0, nb = 0;
+    bool read = duo_read_whole_file(a, "file", &da, &na) == DUO_OK &&
+                duo_read_whole_file(b, "file", &db, &nb) == DUO_OK;
+    bool same = read && na == nb && memcmp(da, db, na) == 0;
+    if (!read)
+        snprintf(why, size, "%s", duo_last_error());
+    else
+        snprintf(why, size, "%s (%zu bytes) and %s (%zu bytes) %s", a, na, b, nb,
+                 same ? "are the same" : "differ");
+    free(da);
+    free(db);
+    return same;
+}
+
+uint64_t test_checkpoint_step(const char *path)
+{
+    duo_checkpoint *ck;
+    uint64_t step = UINT64_MAX;
+    if (duo_checkpoint_open(path, &ck) == DUO_OK) {
+        duo_checkpoint_get_u64(ck, "state.step", &step);
+        duo_checkpoint_close(ck);
+    }
+    return step;
+}
+
+test_log *test_read_log(const char *path)
+{
+    test_log *log = test_malloc(sizeof *log);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return log;
+    log->found = true;
+    char buf[TEST_LOG_LINE];
+    while (log->n < TEST_LOG_LINES && fgets(buf, sizeof buf, f)) {
+        buf[strcspn(buf, "\n")] = '\0';
+        char *cut = strstr(buf, ",\"tokens_per_s\"");
+        if (!cut)
+            cut = strstr(buf, ",\"elapsed_s\"");
+        if (cut)
+            *cut = '\0';
+        snprintf(log->line[log->n++], TEST_LOG_LINE, "%s", buf);
+    }
+    fclose(f);
+    return log;
+}
+
+int test_log_count(const test_log *log, const char *needle)
+{
+    int count = 0;
+    for (int i = 0; i < log->n; i++)
+        count += strstr(log->line[i], needle) != NULL;
+    return count;
+}
+
+bool test_same_logs(const test_log *a, const test_log *b, char *why, size_t size)
+{
+    snprintf(why, size, "%d records vs %d", a->n, b->n);
+    if (a->n != b->n)
+        return false;
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->line[i], b->line[i]) != 0) {
+            snprintf(why, size, "record %d differs:\n  %s\n  %s", i + 1, a->line[i], b->line[i]);
+            return false;
+        }
+    return true;
+}
+
+/* ---- a tiny training run's data ---- */
+
+/* Sentences from a tiny grammar ("web") or assignments ("code"), up to cap
+ * bytes; a document ends after about one sentence in 12. */
+static size_t tiny_text(const char *domain, uint64_t seed, char *text, size_t cap)
+{
+    static const char *const nouns[] = {"cat", "dog", "bird", "tree", "river", "house", "child"};
+    static const char *const verbs[] = {"sees", "likes", "finds", "paints", "follows"};
+    static const char *const adjs[] = {"red", "small", "old", "quiet", "bright"};
+    duo_rng rng = duo_rng_seeded(seed);
+    size_t n = 0;
+    while (n + 200 < cap) {
+        char s[160];
+        if (strcmp(domain, "web") == 0)
+            snprintf(s, sizeof s, "The %s %s %s the %s %s. ", adjs[duo_rng_below(&rng, 5)],
+                     nouns[duo_rng_below(&rng, 7)], verbs[duo_rng_below(&rng, 5)],
+                     adjs[duo_rng_below(&rng, 5)], nouns[duo_rng_below(&rng, 7)]);
+        else
+            snprintf(s, sizeof s, "x%d = f(x%d) + %d\n", (int)duo_rng_below(&rng, 10),
+                     (int)duo_rng_below(&rng, 10), (int)duo_rng_below(&rng, 100));
+        memcpy(text + n, s, strlen(s));
+        n += strlen(s);
+        if (duo_rng_below(&rng, 12) == 0)
+            text[n++] = '\0';
+    }
+    return n;
+}
+
+static duo_status tiny_shard(duo_tokenizer *tok, const char *dir, const char *domain,
+                             const char *split, size_t bytes, uint64_t seed)
+{
+    char *text = test_malloc(bytes), path[4200];
+    size_t n = tiny_text(domain, seed, text, bytes), count = 0;
+    int32_t *ids = NULL;
+    duo_status st = duo_tokenizer_encode(tok, (const uint8_t *)text, n, &ids, &count);
+    if (st == DUO_OK)
+        st = duo_shard_filename(dir, domain, split, path, sizeof path);
+    if (st == DUO_OK)
+        st = duo_shard_write(path, ids, count, DUO_BYTE_VOCAB, n, duo_tokenizer_fingerprint(tok));
+    free(ids);
+    free(text);
+    return st;
+}
+
+duo_status test_tiny_shards(const char *dir, size_t train_bytes, size_t val_bytes)
+{
+    DUO_TRY(duo_make_directories(dir));
+    duo_tokenizer *tok;
+    DUO_TRY(duo_tokenizer_byte_level(&tok));
+    const char *domains[] = {"web", "code"};
+    duo_status st = DUO_OK;
+    for (int d = 0; d < 2 && st == DUO_OK; d++) {
+        st = tiny_shard(tok, dir, domains[d], "train", train_bytes, 11 + d);
+        if (st == DUO_OK)
+            st = tiny_shard(tok, dir, domains[d], "val", val_bytes, 21 + d);
+    }
+    duo_tokenizer_destroy(tok);
+    return st;
+}
+
+duo_status test_tiny_config(const char *shards, int steps, int eval_every, int ckpt_every,
+                            duo_config *out)
+{
+    char json[5000];
+    snprintf(json, sizeof json,
+             "{\"model\": {\"vocab\": 257, \"d_model\": 32, \"n_layers\": 4, \"n_heads\": 2, "
+             "\"ctx\": 32, \"ffn_big\": 64, \"ffn_small\": 8},"
+             " \"train\": {\"batch\": 4, \"steps\": %d, \"warmup\": 2, \"eval_every\": %d, "
+             "\"eval_tokens\": 200, \"ckpt_every\": %d, \"seed\": 3, "
+             "\"domain_weights\": {\"web\": 1, \"code\": 1}},"
+             " \"data\": {\"tokenizer\": \"byte\", \"shards\": \"%s\"}}",
+             steps, eval_every, ckpt_every, shards);
+    return duo_config_parse(json, "tiny test config", out);
 }
