@@ -39,30 +39,7 @@
 #include "model/model_io.h"
 #include "base/rng.h"
 #include "model/train_step.h"
-
-typedef struct batch {
-    size_t B, T, L;
-    int32_t *tokens, *targets; /* (B, T) */
-    uint8_t *routes;           /* (L, B, T) */
-} batch;
-
-static void batch_free(batch *b)
-{
-    free(b->tokens);
-    free(b->targets);
-    free(b->routes);
-}
-
-static duo_status batch_alloc(batch *b, size_t B, size_t T, size_t L)
-{
-    *b = (batch){B, T, L, malloc(B * T * sizeof(int32_t)), malloc(B * T * sizeof(int32_t)),
-                 malloc(L * B * T)};
-    if (!b->tokens || !b->targets || !b->routes) {
-        batch_free(b);
-        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for a batch of %zu x %zu", B, T);
-    }
-    return DUO_OK;
-}
+#include "testutil.h"
 
 /* Appends one f32 tensor of the given shape. */
 static duo_status add_f32(duo_checkpoint_writer *w, const char *name, int ndim, uint64_t d0,
@@ -88,7 +65,7 @@ static duo_status add_tensors(duo_checkpoint_writer *w, const duo_model *m, cons
 
 /* ---- --make-fixture ---- */
 
-static duo_status draw_batch(batch *b, int vocab, duo_rng *rng)
+static duo_status draw_batch(test_batch *b, int vocab, duo_rng *rng)
 {
     size_t N = b->B * b->T;
     for (size_t i = 0; i < N; i++) {
@@ -128,7 +105,7 @@ static duo_status make_fixture(duo_runtime *rt, const char *config_path, const c
     duo_model *m = NULL;
     float *host = NULL;
     duo_checkpoint_writer *w = NULL;
-    batch b = {0};
+    test_batch b = {0};
     duo_status st = duo_config_to_json(&config, &json);
     if (st == DUO_OK)
         st = duo_model_create(rt, c, &m);
@@ -146,7 +123,7 @@ static duo_status make_fixture(duo_runtime *rt, const char *config_path, const c
                 host[t->offset + j] = duo_rng_range(&rng, 0.5f, 1.5f);
     }
     if (st == DUO_OK)
-        st = batch_alloc(&b, B, T, (size_t)c->n_layers);
+        st = test_batch_alloc(&b, B, T, (size_t)c->n_layers);
     if (st == DUO_OK)
         st = draw_batch(&b, c->vocab, &rng);
     if (st == DUO_OK)
@@ -165,7 +142,7 @@ static duo_status make_fixture(duo_runtime *rt, const char *config_path, const c
         w = NULL;
     }
     duo_checkpoint_writer_abort(w);
-    batch_free(&b);
+    test_batch_free(&b);
     free(host);
     duo_model_destroy(m);
     free(json);
@@ -173,37 +150,6 @@ static duo_status make_fixture(duo_runtime *rt, const char *config_path, const c
 }
 
 /* ---- the dump ---- */
-
-static duo_status read_batch(const duo_checkpoint *ck, const duo_model_config *c, batch *b)
-{
-    const void *data;
-    duo_tensor_desc desc = {0};
-    size_t n = duo_checkpoint_tensor_count(ck);
-    size_t i = 0;
-    for (; i < n; i++) {
-        DUO_TRY(duo_checkpoint_tensor_at(ck, i, &desc));
-        if (strcmp(desc.name, "batch.tokens") == 0)
-            break;
-    }
-    if (i == n || desc.ndim != 2)
-        return duo_fail(DUO_ERR_FORMAT, "%s has no 2-dimensional tensor batch.tokens",
-                        duo_checkpoint_path(ck));
-    size_t B = desc.shape[0], T = desc.shape[1], L = (size_t)c->n_layers;
-    DUO_TRY(batch_alloc(b, B, T, L));
-    uint64_t bt[2] = {B, T}, lbt[3] = {L, B, T};
-    duo_status st = duo_checkpoint_read(ck, "batch.tokens", DUO_DTYPE_I32, 2, bt, b->tokens,
-                                        B * T * sizeof(int32_t));
-    if (st == DUO_OK)
-        st = duo_checkpoint_read(ck, "batch.targets", DUO_DTYPE_I32, 2, bt, b->targets,
-                                 B * T * sizeof(int32_t));
-    if (st == DUO_OK)
-        st = duo_checkpoint_find(ck, "batch.routes", DUO_DTYPE_U8, 3, lbt, &data);
-    if (st == DUO_OK)
-        memcpy(b->routes, data, L * B * T);
-    if (st != DUO_OK)
-        batch_free(b);
-    return st;
-}
 
 typedef struct dump {
     duo_model *m;
@@ -221,8 +167,8 @@ static duo_status run_dump(duo_runtime *rt, duo_checkpoint *ck, const char *out_
     snprintf(source, sizeof source, "%s (config block)", duo_checkpoint_path(ck));
     DUO_TRY(duo_config_parse(duo_checkpoint_config_json(ck), source, &config));
     const duo_model_config *c = &config.model;
-    batch b;
-    DUO_TRY(read_batch(ck, c, &b));
+    test_batch b;
+    DUO_TRY(test_batch_read(ck, (size_t)c->n_layers, &b));
     size_t N = b.B * b.T, V = (size_t)c->vocab;
     duo_status st = duo_model_create(rt, c, &d->m);
     if (st == DUO_OK)
@@ -287,7 +233,7 @@ static duo_status run_dump(duo_runtime *rt, duo_checkpoint *ck, const char *out_
         w = NULL;
     }
     duo_checkpoint_writer_abort(w);
-    batch_free(&b);
+    test_batch_free(&b);
     return st;
 }
 

@@ -47,6 +47,7 @@
 #include "model/model_io.h"
 #include "base/rng.h"
 #include "study/router.h"
+#include "testutil.h"
 
 typedef struct settings {
     float beta, alpha[2], lr, scale; /* alpha per alphabet: SB, KSB */
@@ -54,12 +55,6 @@ typedef struct settings {
     long steps;
     uint64_t seed;
 } settings;
-
-typedef struct batch {
-    size_t B, T, L;
-    int32_t *tokens, *targets; /* (B, T) */
-    uint8_t *routes;           /* (L, B, T), unused by a soft router but set_batch wants it */
-} batch;
 
 static duo_status add(duo_checkpoint_writer *w, const char *prefix, const char *name, int ndim,
                       const uint64_t *shape, const float *data)
@@ -70,34 +65,6 @@ static duo_status add(duo_checkpoint_writer *w, const char *prefix, const char *
     for (int i = 0; i < ndim; i++)
         desc.shape[i] = shape[i];
     return duo_checkpoint_writer_add(w, &desc);
-}
-
-static duo_status read_batch(const duo_checkpoint *ck, size_t L, batch *b)
-{
-    const void *data;
-    duo_tensor_desc desc = {0};
-    size_t n = duo_checkpoint_tensor_count(ck), i = 0;
-    for (; i < n; i++) {
-        DUO_TRY(duo_checkpoint_tensor_at(ck, i, &desc));
-        if (strcmp(desc.name, "batch.tokens") == 0)
-            break;
-    }
-    if (i == n || desc.ndim != 2)
-        return duo_fail(DUO_ERR_FORMAT, "%s has no 2-dimensional tensor batch.tokens",
-                        duo_checkpoint_path(ck));
-    size_t B = desc.shape[0], T = desc.shape[1];
-    *b = (batch){B, T, L, malloc(B * T * sizeof(int32_t)), malloc(B * T * sizeof(int32_t)),
-                 malloc(L * B * T)};
-    if (!b->tokens || !b->targets || !b->routes)
-        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for a batch of %zu x %zu", B, T);
-    uint64_t bt[2] = {B, T}, lbt[3] = {L, B, T};
-    DUO_TRY(duo_checkpoint_read(ck, "batch.tokens", DUO_DTYPE_I32, 2, bt, b->tokens,
-                                B * T * sizeof(int32_t)));
-    DUO_TRY(duo_checkpoint_read(ck, "batch.targets", DUO_DTYPE_I32, 2, bt, b->targets,
-                                B * T * sizeof(int32_t)));
-    DUO_TRY(duo_checkpoint_find(ck, "batch.routes", DUO_DTYPE_U8, 3, lbt, &data));
-    memcpy(b->routes, data, L * B * T);
-    return DUO_OK;
 }
 
 /* Host scratch and device objects of one alphabet's run, freed together. */
@@ -122,7 +89,7 @@ static void run_free(run *x)
 
 /* Soft forward with beta, then backward with aux (B floats) as the penalty's
  * gradient; the router gradient lands in x->grad. */
-static duo_status forward_backward(duo_model *m, run *x, const batch *b, float beta,
+static duo_status forward_backward(duo_model *m, run *x, const test_batch *b, float beta,
                                    const float *aux, float *ce)
 {
     duo_router_binding bind = duo_router_bind(x->r, DUO_ROUTER_SOFT, beta);
@@ -140,7 +107,7 @@ static duo_status forward_backward(duo_model *m, run *x, const batch *b, float b
     return duo_buffer_read(m->rt, x->r->grads, 0, x->r->n_params * sizeof(float), x->grad);
 }
 
-static duo_status run_alphabet(duo_model *m, const batch *b, const settings *s, int which,
+static duo_status run_alphabet(duo_model *m, const test_batch *b, const settings *s, int which,
                                duo_checkpoint_writer *w, run *x)
 {
     duo_alphabet alphabet = which ? DUO_ALPHABET_KSB : DUO_ALPHABET_SB;
@@ -225,13 +192,13 @@ static duo_status dump(duo_runtime *rt, const char *fixture, const char *out_pat
     snprintf(source, sizeof source, "%s (config block)", duo_checkpoint_path(ck));
     duo_status st = duo_config_parse(duo_checkpoint_config_json(ck), source, &config);
     duo_model *m = NULL;
-    batch b = {0};
+    test_batch b = {0}; /* its routes are unused by a soft router, but set_batch wants them */
     duo_checkpoint_writer *w = NULL;
     if (st == DUO_OK && (s->budget < 0 || s->budget > config.model.n_layers))
         st = duo_fail(DUO_ERR_INVALID_ARGUMENT, "--budget %d is outside [0, %d]", s->budget,
                       config.model.n_layers);
     if (st == DUO_OK)
-        st = read_batch(ck, (size_t)config.model.n_layers, &b);
+        st = test_batch_read(ck, (size_t)config.model.n_layers, &b);
     if (st == DUO_OK)
         st = duo_model_create(rt, &config.model, &m);
     if (st == DUO_OK)
@@ -248,9 +215,7 @@ static duo_status dump(duo_runtime *rt, const char *fixture, const char *out_pat
         w = NULL;
     }
     duo_checkpoint_writer_abort(w);
-    free(b.tokens);
-    free(b.targets);
-    free(b.routes);
+    test_batch_free(&b);
     duo_model_destroy(m);
     duo_checkpoint_close(ck);
     return st;

@@ -324,3 +324,54 @@ duo_status test_tiny_config(const char *shards, int steps, int eval_every, int c
              steps, eval_every, ckpt_every, shards);
     return duo_config_parse(json, "tiny test config", out);
 }
+
+/* ---- the parity fixture's batch ---- */
+
+duo_status test_batch_alloc(test_batch *b, size_t B, size_t T, size_t L)
+{
+    *b = (test_batch){B, T, L, malloc(B * T * sizeof(int32_t)), malloc(B * T * sizeof(int32_t)),
+                      malloc(L * B * T)};
+    if (!b->tokens || !b->targets || !b->routes) {
+        test_batch_free(b);
+        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for a batch of %zu x %zu", B, T);
+    }
+    return DUO_OK;
+}
+
+duo_status test_batch_read(const duo_checkpoint *ck, size_t L, test_batch *b)
+{
+    duo_tensor_desc desc = {0};
+    size_t n = duo_checkpoint_tensor_count(ck), i = 0;
+    for (; i < n; i++) {
+        DUO_TRY(duo_checkpoint_tensor_at(ck, i, &desc));
+        if (strcmp(desc.name, "batch.tokens") == 0)
+            break;
+    }
+    if (i == n || desc.ndim != 2)
+        return duo_fail(DUO_ERR_FORMAT, "%s has no 2-dimensional tensor batch.tokens",
+                        duo_checkpoint_path(ck));
+    size_t B = desc.shape[0], T = desc.shape[1];
+    DUO_TRY(test_batch_alloc(b, B, T, L));
+    uint64_t bt[2] = {B, T}, lbt[3] = {L, B, T};
+    const void *routes;
+    duo_status st = duo_checkpoint_read(ck, "batch.tokens", DUO_DTYPE_I32, 2, bt, b->tokens,
+                                        B * T * sizeof(int32_t));
+    if (st == DUO_OK)
+        st = duo_checkpoint_read(ck, "batch.targets", DUO_DTYPE_I32, 2, bt, b->targets,
+                                 B * T * sizeof(int32_t));
+    if (st == DUO_OK)
+        st = duo_checkpoint_find(ck, "batch.routes", DUO_DTYPE_U8, 3, lbt, &routes);
+    if (st == DUO_OK)
+        memcpy(b->routes, routes, L * B * T);
+    else
+        test_batch_free(b);
+    return st;
+}
+
+void test_batch_free(test_batch *b)
+{
+    free(b->tokens);
+    free(b->targets);
+    free(b->routes);
+    *b = (test_batch){0};
+}

@@ -1,8 +1,9 @@
 /* What the tests share. First the op tests' harness: one runtime per
  * process, seeded random inputs, comparisons that print the worst error and
  * the tolerance, and a closing "N passed, M failed" line. Then, for the unit
- * tests, temporary folders, what a training run wrote (files, logs,
- * checkpoint steps) and a tiny run's data (shards and config). */
+ * tests, temporary folders and what a training run wrote (files, logs,
+ * checkpoint steps), a tiny run's data (shards and config), and the parity
+ * fixture's batch. */
 #ifndef DUOCL_TESTS_TESTUTIL_H
 #define DUOCL_TESTS_TESTUTIL_H
 
@@ -105,5 +106,23 @@ duo_status test_tiny_shards(const char *dir, size_t train_bytes, size_t val_byte
  * `eval_every` steps and a checkpoint every `ckpt_every`. */
 duo_status test_tiny_config(const char *shards, int steps, int eval_every, int ckpt_every,
                             duo_config *out);
+
+/* ---- the parity fixture's batch (parity_dump, router_parity_dump) ---- */
+
+typedef struct test_batch {
+    size_t B, T, L;
+    int32_t *tokens, *targets; /* (B, T) */
+    uint8_t *routes;           /* (L, B, T) */
+} test_batch;
+
+/* Allocates the arrays of a batch of B sequences of T tokens for L layers. */
+duo_status test_batch_alloc(test_batch *b, size_t B, size_t T, size_t L);
+
+/* Reads batch.tokens, batch.targets (i32 (B, T)) and batch.routes (u8 (L, B, T))
+ * from a fixture; B and T come from batch.tokens' shape. */
+duo_status test_batch_read(const duo_checkpoint *ck, size_t L, test_batch *b);
+
+/* Frees the arrays and zeroes *b (so a second call does nothing). */
+void test_batch_free(test_batch *b);
 
 #endif
