@@ -123,8 +123,15 @@ const char *duo_runtime_kernel_source(const duo_runtime *rt)
     return rt->kernel_dir[0] ? rt->kernel_dir : "embedded";
 }
 
+unsigned long duo_blocking_total(const duo_runtime *rt)
+{
+    const duo_blocking_counts *b = &rt->blocking;
+    return b->reads + b->writes + b->finishes + b->waits;
+}
+
 duo_status duo_runtime_finish(duo_runtime *rt)
 {
+    rt->blocking.finishes++;
     DUO_CL(clFinish(rt->queue), "waiting for queued work");
     return DUO_OK;
 }
@@ -169,6 +176,7 @@ duo_status duo_buffer_write(duo_runtime *rt, cl_mem buffer, size_t offset, size_
 {
     if (bytes == 0)
         return DUO_OK;
+    rt->blocking.writes++;
     DUO_CL(clEnqueueWriteBuffer(rt->queue, buffer, CL_TRUE, offset, bytes, src, 0, NULL, NULL),
            "writing a buffer");
     return DUO_OK;
@@ -178,6 +186,7 @@ duo_status duo_buffer_read(duo_runtime *rt, cl_mem buffer, size_t offset, size_t
 {
     if (bytes == 0)
         return DUO_OK;
+    rt->blocking.reads++;
     DUO_CL(clEnqueueReadBuffer(rt->queue, buffer, CL_TRUE, offset, bytes, dst, 0, NULL, NULL),
            "reading a buffer");
     return DUO_OK;
@@ -202,6 +211,13 @@ duo_status duo_buffer_fill_byte(duo_runtime *rt, cl_mem buffer, size_t offset, s
 duo_status duo_queue_marker(duo_runtime *rt, cl_event *out)
 {
     DUO_CL(clEnqueueMarkerWithWaitList(rt->queue, 0, NULL, out), "enqueueing a marker");
+    return DUO_OK;
+}
+
+duo_status duo_event_wait(duo_runtime *rt, int n, const cl_event *events)
+{
+    rt->blocking.waits++;
+    DUO_CL(clWaitForEvents((cl_uint)n, events), "waiting for events");
     return DUO_OK;
 }
 

@@ -16,6 +16,16 @@ typedef struct duo_program_entry {
     cl_program program;
 } duo_program_entry;
 
+/* How often the host waited for the device, by the helper that waited: every
+ * blocking helper below counts itself, so a caller can tell how many round
+ * trips a piece of work made (duo_blocking_total before and after it). */
+typedef struct duo_blocking_counts {
+    unsigned long reads;    /* duo_buffer_read */
+    unsigned long writes;   /* duo_buffer_write (a blocking write waits for the queue too) */
+    unsigned long finishes; /* duo_runtime_finish */
+    unsigned long waits;    /* duo_event_wait */
+} duo_blocking_counts;
+
 typedef struct duo_kernel_entry {
     char file[64];
     char name[64];     /* "rmsnorm_forward" */
@@ -38,7 +48,11 @@ struct duo_runtime {
     cl_mem gemm_temp;             /* CLBlast temp buffer, grown on demand */
     size_t gemm_temp_bytes;
     bool profiling;
+    duo_blocking_counts blocking; /* since the runtime was created */
 };
+
+/* The sum of rt->blocking's counts. */
+unsigned long duo_blocking_total(const duo_runtime *rt);
 
 /* The kernel `name` from kernels/`file`, compiling the file on first use. */
 duo_status duo_kernel_get(duo_runtime *rt, const char *file, const char *name, cl_kernel *out);
@@ -70,6 +84,8 @@ duo_status duo_buffer_fill_byte(duo_runtime *rt, cl_mem buffer, size_t offset, s
  * queue has profiling on when the runtime was created with it). The caller
  * releases it. */
 duo_status duo_queue_marker(duo_runtime *rt, cl_event *out);
+/* Waits for n events (blocking; counted in rt->blocking.waits). */
+duo_status duo_event_wait(duo_runtime *rt, int n, const cl_event *events);
 /* Enqueued (in order with the kernels), not waited for. */
 duo_status duo_buffer_copy(duo_runtime *rt, cl_mem src, size_t src_offset, cl_mem dst,
                            size_t dst_offset, size_t bytes);
