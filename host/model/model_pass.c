@@ -31,7 +31,12 @@ struct duo_activations {
     cl_mem att_scratch;
     cl_mem q, k, v;                      /* (N, d) */
     cl_mem meta[DUO_MAX_LAYERS], index[DUO_MAX_LAYERS], slot[DUO_MAX_LAYERS];
+    /* The counts of layer l's routes, known on the host when counts_known[l]
+     * (routes set from the host or drawn by the counter generator, which the
+     * host recomputes): then the forward sizes the GEMMs without reading the
+     * device's counts back. A HARD router's routes are read back. */
     duo_compact_counts counts[DUO_MAX_LAYERS];
+    bool counts_known[DUO_MAX_LAYERS];
     /* Per route r and layer: the FFN's gate inputs and product, (count_r, F_r)
      * in an (N, F_r) buffer; one per route when not training. */
     cl_mem u1[DUO_ROUTE_COUNT][DUO_MAX_LAYERS], u3[DUO_ROUTE_COUNT][DUO_MAX_LAYERS];
@@ -304,6 +309,13 @@ static duo_status upload_tokens(duo_model *m, duo_activations *a, const int32_t 
     return duo_buffer_write(m->rt, a->csr_positions, 0, N * sizeof(int), a->host_csr_positions);
 }
 
+/* Layer l's counts from the host's knowledge of its routes. */
+static void set_counts(duo_activations *a, int l, const int count[DUO_ROUTE_COUNT])
+{
+    duo_compact_counts_set(count, &a->counts[l]);
+    a->counts_known[l] = true;
+}
+
 duo_status duo_model_set_batch(duo_model *m, duo_activations *a, const int32_t *tokens,
                                const int32_t *targets, const uint8_t *routes)
 {
@@ -313,7 +325,14 @@ duo_status duo_model_set_batch(duo_model *m, duo_activations *a, const int32_t *
             return duo_fail(DUO_ERR_INVALID_ARGUMENT, "route %d at layer %zu, token %zu is not "
                             "0 (skip), 1 (small) or 2 (big)", routes[i], i / a->N, i % a->N);
     DUO_TRY(upload_tokens(m, a, tokens, targets));
-    return duo_buffer_write(m->rt, a->routes, 0, n, routes);
+    DUO_TRY(duo_buffer_write(m->rt, a->routes, 0, n, routes));
+    for (int l = 0; l < m->config.n_layers; l++) {
+        int count[DUO_ROUTE_COUNT] = {0};
+        for (size_t t = 0; t < a->N; t++)
+            count[routes[(size_t)l * a->N + t]]++;
+        set_counts(a, l, count);
+    }
+    return DUO_OK;
 }
 
 duo_status duo_model_set_batch_random_routes(duo_model *m, duo_activations *a,
@@ -322,7 +341,17 @@ duo_status duo_model_set_batch_random_routes(duo_model *m, duo_activations *a,
                                              uint64_t seed, uint64_t step)
 {
     DUO_TRY(upload_tokens(m, a, tokens, targets));
-    return duo_route_generate(m->rt, a->routes, thresholds, seed, step, 0, m->config.n_layers, a->N);
+    DUO_TRY(duo_route_generate(m->rt, a->routes, thresholds, seed, step, 0, m->config.n_layers,
+                               a->N));
+    /* The same draws on the host (while the device makes its own): the same
+     * routes, so the same counts as the device's compaction. */
+    for (int l = 0; l < m->config.n_layers; l++) {
+        int count[DUO_ROUTE_COUNT] = {0};
+        for (size_t t = 0; t < a->N; t++)
+            count[duo_route_pick(thresholds, seed, step, (uint32_t)l, (uint32_t)t)]++;
+        set_counts(a, l, count);
+    }
+    return DUO_OK;
 }
 
 /* ---- attention block: h = x + Attention(RoPE(q), RoPE(k), v) Wo, q,k,v from RMSNorm(x) ---- */
@@ -458,9 +487,14 @@ static duo_status ffn_block_forward(duo_model *m, duo_activations *a, int l)
         DUO_TRY(duo_router_argmax(rt, a->routes, (size_t)l * N, a->router_z[l],
                                   a->router.modules_buffer, a->router.M, N));
     }
+    /* A HARD router's routes are the device's: its counts are read back (a
+     * blocking read). Otherwise the host already has them (set_counts). */
+    if (a->router.mode == DUO_ROUTER_HARD)
+        a->counts_known[l] = false;
     duo_compact_counts *c = &a->counts[l];
     DUO_TRY(duo_compact_index(rt, a->routes, (size_t)l * N, N, a->meta[l], a->index[l],
-                              a->slot[l], c));
+                              a->slot[l], a->counts_known[l] ? NULL : c));
+    a->counts_known[l] = true;
     DUO_TRY(duo_compact_copy_rows(rt, a->x[l + 1], a->h[l], a->index[l], c->offset[DUO_ROUTE_SKIP],
                                   c->count[DUO_ROUTE_SKIP], d));
     for (int r = DUO_ROUTE_SMALL; r <= DUO_ROUTE_BIG; r++) {
@@ -602,8 +636,16 @@ duo_status duo_model_forward(duo_model *m, duo_activations *a, float *mean_loss,
 
 duo_status duo_model_set_layer_route(duo_model *m, duo_activations *a, int layer, duo_route route)
 {
-    return duo_buffer_fill_byte(m->rt, a->routes, (size_t)layer * a->N, a->N,
-                                (unsigned char)route);
+    if ((unsigned)route >= DUO_ROUTE_COUNT || layer < 0 || layer >= m->config.n_layers)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "route %d at layer %d: need a route 0 (skip), "
+                        "1 (small) or 2 (big) and a layer below %d", (int)route, layer,
+                        m->config.n_layers);
+    DUO_TRY(duo_buffer_fill_byte(m->rt, a->routes, (size_t)layer * a->N, a->N,
+                                 (unsigned char)route));
+    int count[DUO_ROUTE_COUNT] = {0};
+    count[route] = (int)a->N;
+    set_counts(a, layer, count);
+    return DUO_OK;
 }
 
 size_t duo_activations_tokens(const duo_activations *a) { return a->N; }

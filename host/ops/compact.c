@@ -17,6 +17,16 @@ size_t duo_compact_meta_ints(const duo_runtime *rt, size_t n)
     return META_HEADER + 3 * group_count(rt, n);
 }
 
+void duo_compact_counts_set(const int count[DUO_ROUTE_COUNT], duo_compact_counts *out)
+{
+    int offset = 0;
+    for (int r = 0; r < DUO_ROUTE_COUNT; r++) {
+        out->count[r] = count[r];
+        out->offset[r] = offset;
+        offset += count[r];
+    }
+}
+
 duo_status duo_compact_index(duo_runtime *rt, cl_mem routes, size_t route_offset, size_t n,
                              cl_mem meta, cl_mem index, cl_mem slot, duo_compact_counts *counts)
 {

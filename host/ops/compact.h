@@ -16,6 +16,11 @@ typedef struct duo_compact_counts {
     int offset[DUO_ROUTE_COUNT];
 } duo_compact_counts;
 
+/* Fills `out` from the per-route token counts as duo_compact_index lays the
+ * index list out (routes in id order, offset[SKIP] = 0): a host that knows
+ * the routes gets the device's counts without reading them back. */
+void duo_compact_counts_set(const int count[DUO_ROUTE_COUNT], duo_compact_counts *out);
+
 /* Ints the meta buffer needs for n tokens (8 + 3 * ceil(n / work_group_reduce)). */
 size_t duo_compact_meta_ints(const duo_runtime *rt, size_t n);
 
