@@ -30,7 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 build=${DUOCL_BUILD_DIR:-build}
-options=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+options=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUOCL_WERROR=ON)   # warnings fail the CI and dev builds
 if [ "${1:-}" = "--sanitize" ]; then
     build=${DUOCL_BUILD_DIR:-build-sanitize}
     options+=(-DDUOCL_SANITIZE=ON)

@@ -73,6 +73,7 @@ struct duo_trace {
     int count, capacity;
     cl_event open;         /* the begin marker of the open bracket */
     double open_host;      /* host clock at begin (without events) */
+    unsigned long open_blocking; /* the runtime's blocking calls at begin */
     char open_name[64], open_category[16];
     double origin_us;      /* first timestamp, so the trace starts near 0 */
     bool has_origin;
@@ -111,6 +112,7 @@ duo_status duo_trace_begin(duo_trace *t, const char *name, const char *category)
         DUO_TRY(duo_queue_marker(t->rt, &t->open));
     else
         t->open_host = duo_now_seconds();
+    t->open_blocking = duo_blocking_total(t->rt);
     return DUO_OK;
 }
 
@@ -124,15 +126,17 @@ static duo_status marker_end_ns(cl_event e, cl_ulong *ns)
 duo_status duo_trace_end(duo_trace *t)
 {
     double start_us, end_us;
+    /* Before this bracket's own wait. */
+    long blocking = (long)(duo_blocking_total(t->rt) - t->open_blocking);
     if (t->events) {
         if (!t->open)
             return duo_fail(DUO_ERR_INVALID_ARGUMENT, "trace: end without begin");
         cl_event close;
         DUO_TRY(duo_queue_marker(t->rt, &close));
-        cl_int err = clWaitForEvents(1, &close);
         cl_ulong a = 0, b = 0;
-        duo_status st = err == CL_SUCCESS ? marker_end_ns(t->open, &a)
-                                          : duo_cl_fail(err, "clWaitForEvents", "trace marker");
+        duo_status st = duo_event_wait(t->rt, 1, &close);
+        if (st == DUO_OK)
+            st = marker_end_ns(t->open, &a);
         if (st == DUO_OK)
             st = marker_end_ns(close, &b);
         clReleaseEvent(close);
@@ -163,6 +167,7 @@ duo_status duo_trace_end(duo_trace *t)
     snprintf(e->category, sizeof e->category, "%s", t->open_category);
     e->start_us = start_us - t->origin_us;
     e->dur_us = end_us - start_us;
+    e->blocking = blocking;
     return DUO_OK;
 }
 
@@ -183,6 +188,8 @@ duo_status duo_trace_write_chrome(const duo_trace *t, const char *path)
         cJSON_AddNumberToObject(o, "dur", e->dur_us);
         cJSON_AddNumberToObject(o, "pid", 1);
         cJSON_AddNumberToObject(o, "tid", 1);
+        cJSON *args = cJSON_AddObjectToObject(o, "args");
+        cJSON_AddNumberToObject(args, "blocking_calls", (double)e->blocking);
         cJSON_AddItemToArray(list, o);
     }
     cJSON_AddStringToObject(root, "displayTimeUnit", "ms");
@@ -202,7 +209,9 @@ static duo_status run_once(duo_runtime *rt, duo_bench_case *c, duo_trace *trace,
     if (trace)
         DUO_TRY(duo_trace_begin(trace, c->name, c->section));
     double t0 = duo_now_seconds();
+    unsigned long blocking = duo_blocking_total(rt);
     duo_status st = c->run(c->context, c->arg);
+    c->blocking = (double)(duo_blocking_total(rt) - blocking);
     /* The closing marker goes in right behind the work, before the finish,
      * so its timestamp is not pushed back by the host's wait. */
     if (st == DUO_OK && trace)
@@ -223,7 +232,7 @@ duo_status duo_bench_run(duo_runtime *rt, duo_bench_case *cases, int count,
 {
     int repeat = o->repeat < 1 ? 1 : o->repeat > DUO_BENCH_MAX_REPEAT ? DUO_BENCH_MAX_REPEAT
                                                                       : o->repeat;
-    double host, device = NAN, cpu;
+    double host, device = NAN, cpu = 0;
     for (int i = 0; i < count; i++) {
         for (int w = 0; w < o->warmup; w++)
             DUO_TRY(run_once(rt, &cases[i], NULL, &host, &device, &cpu));
@@ -269,6 +278,8 @@ void duo_bench_report_init(duo_bench_report *r)
     r->ffn_forward_outside_gemm = r->ffn_backward_outside_gemm = NAN;
     r->load_start = r->load_end = NAN;
     r->ffn_forward_compaction = r->ffn_backward_compaction = NAN;
+    r->step_blocking_batch = r->step_blocking_before_loss = NAN;
+    r->step_blocking_loss = r->step_blocking_after_loss = NAN;
 }
 
 void duo_bench_report_free(duo_bench_report *r)
@@ -350,6 +361,10 @@ duo_status duo_bench_report_to_json(const duo_bench_report *r, char **out)
     cJSON_AddNumberToObject(der, "ffn_backward_outside_gemm", r->ffn_backward_outside_gemm);
     cJSON_AddNumberToObject(der, "ffn_forward_compaction", r->ffn_forward_compaction);
     cJSON_AddNumberToObject(der, "ffn_backward_compaction", r->ffn_backward_compaction);
+    cJSON_AddNumberToObject(der, "step_blocking_batch", r->step_blocking_batch);
+    cJSON_AddNumberToObject(der, "step_blocking_before_loss", r->step_blocking_before_loss);
+    cJSON_AddNumberToObject(der, "step_blocking_loss", r->step_blocking_loss);
+    cJSON_AddNumberToObject(der, "step_blocking_after_loss", r->step_blocking_after_loss);
     cJSON *list = cJSON_AddArrayToObject(root, "cases");
     for (int i = 0; i < r->count; i++) {
         const duo_bench_case *c = &r->cases[i];
@@ -363,6 +378,7 @@ duo_status duo_bench_report_to_json(const duo_bench_report *r, char **out)
         add_stats(o, "seconds", &c->seconds);
         cJSON_AddNumberToObject(o, "device_median", c->device_median);
         cJSON_AddNumberToObject(o, "cores", c->cores);
+        cJSON_AddNumberToObject(o, "blocking_calls", c->blocking);
         cJSON *s = cJSON_AddArrayToObject(o, "samples");
         for (int k = 0; k < c->seconds.n; k++)
             cJSON_AddItemToArray(s, cJSON_CreateNumber(c->samples[k]));
@@ -427,6 +443,7 @@ static void read_case(reader *rd, const cJSON *o, duo_bench_case *c)
     c->work = number(rd, o, "work");
     c->device_median = number(rd, o, "device_median");
     c->cores = optional_number(o, "cores");
+    c->blocking = optional_number(o, "blocking_calls");
     const cJSON *s = object(rd, o, "seconds");
     if (s) {
         c->seconds.n = (int)number(rd, s, "n");
@@ -501,6 +518,10 @@ duo_status duo_bench_report_from_json(const char *text, const char *source, duo_
         out->ffn_backward_outside_gemm = number(&rd, der, "ffn_backward_outside_gemm");
         out->ffn_forward_compaction = number(&rd, der, "ffn_forward_compaction");
         out->ffn_backward_compaction = number(&rd, der, "ffn_backward_compaction");
+        out->step_blocking_batch = optional_number(der, "step_blocking_batch");
+        out->step_blocking_before_loss = optional_number(der, "step_blocking_before_loss");
+        out->step_blocking_loss = optional_number(der, "step_blocking_loss");
+        out->step_blocking_after_loss = optional_number(der, "step_blocking_after_loss");
     }
     const cJSON *cases = cJSON_GetObjectItemCaseSensitive(root, "cases");
     if (!cJSON_IsArray(cases) && rd.status == DUO_OK)

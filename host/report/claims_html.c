@@ -21,8 +21,8 @@ static const char *const STATEMENTS[RPT_N_CLAIMS] = {
     "A budget that changes along the sequence (6 &rarr; 2 big layers) is worse than a constant 4.",
     "Where the oracle puts big layers: late layers at a low budget, evenly at L/2, early layers at a high budget.",
     "Where the router puts them: later layers at every budget; early tokens get big modules more than late tokens.",
-    "Tokens with high loss are not always the ones that gain from compute; the benefit loss_small &minus; "
-    "loss_oracle marks those that do.",
+    ("Tokens with high loss are not always the ones that gain from compute; the benefit loss_small &minus; "
+     "loss_oracle marks those that do."),
 };
 
 /* Each evidence function writes the cases that were checked (and, for
