@@ -20,6 +20,7 @@
 
 #include "duocl/checkpoint.h"
 #include "duocl/config.h"
+#include "base/fileio.h"
 #include "unitcheck.h"
 
 static char dir[64];
@@ -35,24 +36,6 @@ static bool exists(const char *path)
     return stat(path, &info) == 0;
 }
 
-static unsigned char *slurp(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return b;
-}
-
 static void spit(const char *path, const void *data, size_t size)
 {
     FILE *f = fopen(path, "wb");
@@ -61,6 +44,16 @@ static void spit(const char *path, const void *data, size_t size)
         exit(2);
     }
     fclose(f);
+}
+
+/* Writes `size` bytes to path and opens them as a checkpoint (closed again). */
+static duo_status open_bytes(const char *path, const void *bytes, size_t size)
+{
+    spit(path, bytes, size);
+    duo_checkpoint *ck = NULL;
+    duo_status st = duo_checkpoint_open(path, &ck);
+    duo_checkpoint_close(ck);
+    return st;
 }
 
 /* The sample tensors, with values a conversion would change. */
@@ -111,6 +104,16 @@ static duo_status write_sample(const char *path, uint64_t step)
         return st;
     }
     return duo_checkpoint_writer_commit(w);
+}
+
+/* The sample at step 3 written to path and read back whole (free() it); NULL
+ * after a failed check. */
+static uint8_t *sample_bytes(const char *path, size_t *size)
+{
+    uint8_t *bytes = NULL;
+    if (unit_ok("write", write_sample(path, 3)))
+        unit_ok("read back", duo_read_whole_file(path, "checkpoint", &bytes, size));
+    return bytes;
 }
 
 /* Reads every sample tensor back and compares bytes. */
@@ -213,18 +216,15 @@ static void every_truncation_is_refused(void)
     path_in_dir(path, sizeof path, "full.ckpt");
     path_in_dir(cut, sizeof cut, "cut.ckpt");
     size_t size;
-    unsigned char *bytes;
-    if (!unit_ok("write", write_sample(path, 3)) || !(bytes = slurp(path, &size)))
+    uint8_t *bytes = sample_bytes(path, &size);
+    if (!bytes)
         return;
     int refused = 0;
     for (size_t n = 0; n < size; n++) {
-        spit(cut, bytes, n);
-        duo_checkpoint *ck = NULL;
         char name[64];
         snprintf(name, sizeof name, "truncated_to_%zu_of_%zu", n, size);
-        if (unit_fails(name, duo_checkpoint_open(cut, &ck), DUO_ERR_FORMAT, "truncated", "cut.ckpt"))
+        if (unit_fails(name, open_bytes(cut, bytes, n), DUO_ERR_FORMAT, "truncated", "cut.ckpt"))
             refused++;
-        duo_checkpoint_close(ck);
     }
     printf("        %d of %zu truncations refused as truncated\n", refused, size);
     free(bytes);
@@ -252,23 +252,20 @@ static void every_byte_corruption_is_refused(void)
     path_in_dir(path, sizeof path, "good.ckpt");
     path_in_dir(bad, sizeof bad, "bad.ckpt");
     size_t size;
-    unsigned char *bytes;
-    if (!unit_ok("write", write_sample(path, 3)) || !(bytes = slurp(path, &size)))
+    uint8_t *bytes = sample_bytes(path, &size);
+    if (!bytes)
         return;
     int refused = 0;
     for (size_t i = 0; i < size; i++) {
         for (int flip = 0; flip < 2; flip++) {
             unsigned char saved = bytes[i];
             bytes[i] ^= flip ? 0xff : 0x01;
-            spit(bad, bytes, size);
+            duo_status st = open_bytes(bad, bytes, size);
             bytes[i] = saved;
-            duo_checkpoint *ck = NULL;
             char name[64];
             snprintf(name, sizeof name, "byte_%zu_flipped_%s", i, flip ? "0xff" : "0x01");
-            if (unit_fails(name, duo_checkpoint_open(bad, &ck), DUO_ERR_FORMAT,
-                           expected_for_offset(i, size), "bad.ckpt"))
+            if (unit_fails(name, st, DUO_ERR_FORMAT, expected_for_offset(i, size), "bad.ckpt"))
                 refused++;
-            duo_checkpoint_close(ck);
         }
     }
     printf("        %d of %zu corruptions refused with the expected message\n", refused, 2 * size);
@@ -277,9 +274,8 @@ static void every_byte_corruption_is_refused(void)
     unsigned char *longer = malloc(size + 3);
     memcpy(longer, bytes, size);
     memcpy(longer + size, "xyz", 3);
-    spit(bad, longer, size + 3);
-    duo_checkpoint *ck = NULL;
-    unit_fails("trailing_garbage", duo_checkpoint_open(bad, &ck), DUO_ERR_FORMAT, "end marker", NULL);
+    unit_fails("trailing_garbage", open_bytes(bad, longer, size + 3), DUO_ERR_FORMAT, "end marker",
+               NULL);
     free(longer);
     free(bytes);
 }
@@ -303,8 +299,8 @@ static void parser_survives_corruption_with_valid_checksum(void)
     path_in_dir(path, sizeof path, "body.ckpt");
     path_in_dir(bad, sizeof bad, "body_bad.ckpt");
     size_t size;
-    unsigned char *bytes;
-    if (!unit_ok("write", write_sample(path, 3)) || !(bytes = slurp(path, &size)))
+    uint8_t *bytes = sample_bytes(path, &size);
+    if (!bytes)
         return;
     unit_check("checksum_is_fnv1a_of_all_before_it", fnv1a(bytes, size - 8) == (uint64_t)bytes[size - 8] +
                ((uint64_t)bytes[size - 7] << 8) + ((uint64_t)bytes[size - 6] << 16) +
@@ -323,18 +319,15 @@ static void parser_survives_corruption_with_valid_checksum(void)
             memcpy(saved_sum, bytes + size - 8, 8);
             for (int k = 0; k < 8; k++)
                 bytes[size - 8 + k] = (unsigned char)(h >> (8 * k));
-            spit(bad, bytes, size);
+            duo_status st = open_bytes(bad, bytes, size);
             bytes[i] = saved;
             memcpy(bytes + size - 8, saved_sum, 8);
-            duo_checkpoint *ck = NULL;
-            duo_status st = duo_checkpoint_open(bad, &ck);
             char name[64];
             snprintf(name, sizeof name, "body_byte_%zu_changed", i);
             if (st == DUO_OK)
                 opened++;
             else if (unit_fails(name, st, DUO_ERR_FORMAT, "malformed checkpoint at byte", "body_bad.ckpt"))
                 malformed++;
-            duo_checkpoint_close(ck);
         }
     }
     printf("        %d body changes opened (tensor data), %d refused as malformed\n", opened, malformed);
@@ -346,21 +339,18 @@ static void wrong_magic_and_version_are_explained(void)
     char path[128];
     path_in_dir(path, sizeof path, "other.bin");
     const char *text = "{\"this is\": \"a JSON file, not a checkpoint, but long enough to look like one\"}";
-    spit(path, text, strlen(text));
-    duo_checkpoint *ck = NULL;
-    unit_fails("wrong_magic", duo_checkpoint_open(path, &ck), DUO_ERR_FORMAT, "other.bin: not a duocl checkpoint",
-               "DUOCLCKP");
+    unit_fails("wrong_magic", open_bytes(path, text, strlen(text)), DUO_ERR_FORMAT,
+               "other.bin: not a duocl checkpoint", "DUOCLCKP");
 
     size_t size;
-    unsigned char *bytes;
-    if (!unit_ok("write", write_sample(path, 3)) || !(bytes = slurp(path, &size)))
+    uint8_t *bytes = sample_bytes(path, &size);
+    if (!bytes)
         return;
     bytes[8] = 2; /* version 2: a newer duocl */
-    spit(path, bytes, size);
-    unit_fails("wrong_version", duo_checkpoint_open(path, &ck), DUO_ERR_FORMAT,
+    unit_fails("wrong_version", open_bytes(path, bytes, size), DUO_ERR_FORMAT,
                "checkpoint format version 2 is not supported", "reads version 1");
-    spit(path, "", 0);
-    unit_fails("empty_file", duo_checkpoint_open(path, &ck), DUO_ERR_FORMAT, "truncated: only 0 bytes", NULL);
+    unit_fails("empty_file", open_bytes(path, "", 0), DUO_ERR_FORMAT, "truncated: only 0 bytes", NULL);
+    duo_checkpoint *ck = NULL;
     unit_fails("missing_file", duo_checkpoint_open("/nonexistent/x.ckpt", &ck), DUO_ERR_IO, "/nonexistent/x.ckpt",
                NULL);
     free(bytes);
