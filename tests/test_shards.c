@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "duocl/data.h"
+#include "testutil.h"
 #include "unitcheck.h"
 
 static char tmpdir[256];
@@ -315,12 +316,8 @@ static void validation_windows_are_fixed(void)
 
 int main(void)
 {
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(tmpdir, sizeof tmpdir, "%s/duocl-test-shards-XXXXXX", base);
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (!test_temp_dir(tmpdir, sizeof tmpdir, "test-shards"))
         return 1;
-    }
     UNIT_RUN(shards_roundtrip_at_both_widths);
     UNIT_RUN(damaged_shards_give_named_errors);
     make_domain_shards();
@@ -330,9 +327,6 @@ int main(void)
     UNIT_RUN(loader_state_restores_the_same_windows);
     UNIT_RUN(loader_errors_name_the_shard);
     UNIT_RUN(validation_windows_are_fixed);
-    char command[600];
-    snprintf(command, sizeof command, "rm -rf '%s'", tmpdir);
-    if (system(command) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    test_remove_dir(tmpdir);
     return unit_summary("test_shards");
 }

@@ -10,6 +10,7 @@
 
 #include "duocl/tokenizer.h"
 #include "base/rng.h"
+#include "testutil.h"
 #include "unitcheck.h"
 
 static char tmpdir[256];
@@ -359,12 +360,8 @@ static void decode_rejects_ids_outside_vocabulary(void)
 
 int main(void)
 {
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(tmpdir, sizeof tmpdir, "%s/duocl-test-tokenizer-XXXXXX", base);
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (!test_temp_dir(tmpdir, sizeof tmpdir, "test-tokenizer"))
         return 1;
-    }
     UNIT_RUN(pre_split_follows_the_documented_rules);
     UNIT_RUN(byte_level_roundtrips_random_bytes);
     UNIT_RUN(bpe_trains_and_compresses_generated_text);
@@ -374,9 +371,6 @@ int main(void)
     UNIT_RUN(bad_tokenizer_files_name_file_and_field);
     UNIT_RUN(decode_rejects_ids_outside_vocabulary);
     duo_tokenizer_destroy(trained);
-    char command[600];
-    snprintf(command, sizeof command, "rm -rf '%s'", tmpdir);
-    if (system(command) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    test_remove_dir(tmpdir);
     return unit_summary("test_tokenizer");
 }
