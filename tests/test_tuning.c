@@ -109,30 +109,28 @@ static void runtime_refuses(const char *name, const char *text, duo_status want,
     duo_runtime_destroy(rt);
 }
 
+/* A tuning file for the named device on this driver with one Xgemm parameter, KWG. */
+static void xgemm_file(char *text, size_t size, const char *device_name, int kwg)
+{
+    snprintf(text, size,
+             "{\"format\": \"duocl-clblast-tuning\", \"version\": 1, \"device\": \"%s\","
+             " \"driver\": \"%s\", \"platform\": \"x\", \"shape\": [1, 1, 1],"
+             " \"kernels\": {\"Xgemm\": {\"parameters\": {\"KWG\": %d}}}}",
+             device_name, device.driver, kwg);
+}
+
 static void bad_files_are_refused(void)
 {
     runtime_refuses("not_json_refused", "{not json", DUO_ERR_FORMAT, "not valid JSON");
     runtime_refuses("wrong_format_refused", "{\"format\": \"other\", \"version\": 1}", DUO_ERR_FORMAT,
                     "format");
     char text[2048];
-    snprintf(text, sizeof text,
-             "{\"format\": \"duocl-clblast-tuning\", \"version\": 1, \"device\": \"Some GPU\","
-             " \"driver\": \"%s\", \"platform\": \"x\", \"shape\": [1, 1, 1],"
-             " \"kernels\": {\"Xgemm\": {\"parameters\": {\"KWG\": 32}}}}",
-             device.driver);
+    xgemm_file(text, sizeof text, "Some GPU", 32);
     runtime_refuses("foreign_device_refused", text, DUO_ERR_FORMAT, "Some GPU");
-    snprintf(text, sizeof text,
-             "{\"format\": \"duocl-clblast-tuning\", \"version\": 1, \"device\": \"%s\","
-             " \"driver\": \"%s\", \"platform\": \"x\", \"shape\": [1, 1, 1],"
-             " \"kernels\": {\"Xgemm\": {\"parameters\": {\"KWG\": -3}}}}",
-             device.name, device.driver);
+    xgemm_file(text, sizeof text, device.name, -3);
     runtime_refuses("negative_parameter_refused", text, DUO_ERR_FORMAT, "non-negative");
     /* Well-formed, but CLBlast needs every Xgemm parameter. */
-    snprintf(text, sizeof text,
-             "{\"format\": \"duocl-clblast-tuning\", \"version\": 1, \"device\": \"%s\","
-             " \"driver\": \"%s\", \"platform\": \"x\", \"shape\": [1, 1, 1],"
-             " \"kernels\": {\"Xgemm\": {\"parameters\": {\"KWG\": 32}}}}",
-             device.name, device.driver);
+    xgemm_file(text, sizeof text, device.name, 32);
     runtime_refuses("incomplete_parameters_rejected_by_clblast", text, DUO_ERR_CLBLAST, "Xgemm");
 
     setenv("DUOCL_NO_TUNING", "1", 1);
