@@ -2,6 +2,7 @@
  * round-robin runner and the JSON report (the suites are in bench_suites.c
  * and bench_ops.c). */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,7 +381,7 @@ duo_status duo_bench_report_to_json(const duo_bench_report *r, char **out)
         cJSON_AddNumberToObject(o, "cores", c->cores);
         cJSON_AddNumberToObject(o, "blocking_calls", c->blocking);
         cJSON *s = cJSON_AddArrayToObject(o, "samples");
-        for (int k = 0; k < c->seconds.n; k++)
+        for (int k = 0; k < c->seconds.n && k < DUO_BENCH_MAX_REPEAT; k++)
             cJSON_AddItemToArray(s, cJSON_CreateNumber(c->samples[k]));
         cJSON_AddItemToArray(list, o);
     }
@@ -410,6 +411,24 @@ static double number(reader *rd, const cJSON *o, const char *key)
 {
     const cJSON *f = field(rd, o, key, true);
     return f && cJSON_IsNumber(f) ? f->valuedouble : NAN;
+}
+
+/* A whole number in [lo, hi]: a count or a size. Anything else (null,
+ * a fraction, out of range) is a format error, so no NaN or huge value is
+ * ever converted to an int. */
+static double whole(reader *rd, const cJSON *o, const char *key, double lo, double hi)
+{
+    const cJSON *f = field(rd, o, key, true);
+    if (!f)
+        return lo;
+    double v = cJSON_IsNumber(f) ? f->valuedouble : NAN;
+    if (!(v >= lo && v <= hi && v == floor(v))) {
+        if (rd->status == DUO_OK)
+            rd->status = duo_fail(DUO_ERR_FORMAT, "%s: '%s' must be a whole number from %.0f to "
+                                  "%.0f", rd->source, key, lo, hi);
+        return lo;
+    }
+    return v;
 }
 
 /* A number added after the format's first files: NaN when absent. */
@@ -446,21 +465,26 @@ static void read_case(reader *rd, const cJSON *o, duo_bench_case *c)
     c->blocking = optional_number(o, "blocking_calls");
     const cJSON *s = object(rd, o, "seconds");
     if (s) {
-        c->seconds.n = (int)number(rd, s, "n");
+        c->seconds.n = (int)whole(rd, s, "n", 0, DUO_BENCH_MAX_REPEAT);
         c->seconds.median = number(rd, s, "median");
         c->seconds.min = number(rd, s, "min");
         c->seconds.max = number(rd, s, "max");
         c->seconds.q1 = number(rd, s, "q1");
         c->seconds.q3 = number(rd, s, "q3");
     }
+    /* Exactly seconds.n samples: to_json writes them back from that count. */
     const cJSON *samples = cJSON_GetObjectItemCaseSensitive(o, "samples");
+    if (!cJSON_IsArray(samples) || cJSON_GetArraySize(samples) != c->seconds.n) {
+        if (rd->status == DUO_OK)
+            rd->status = duo_fail(DUO_ERR_FORMAT, "%s: case '%s': 'samples' must be an array of "
+                                  "seconds.n = %d numbers", rd->source, c->name, c->seconds.n);
+        c->seconds.n = 0;
+        return;
+    }
     int k = 0;
     const cJSON *x;
     cJSON_ArrayForEach(x, samples)
-    {
-        if (k < DUO_BENCH_MAX_REPEAT && cJSON_IsNumber(x))
-            c->samples[k++] = x->valuedouble;
-    }
+        c->samples[k++] = cJSON_IsNumber(x) ? x->valuedouble : NAN;
 }
 
 duo_status duo_bench_report_from_json(const char *text, const char *source, duo_bench_report *out)
@@ -476,11 +500,14 @@ duo_status duo_bench_report_from_json(const char *text, const char *source, duo_
         return duo_fail(DUO_ERR_FORMAT, "%s: not a duocl bench file (no \"format\": "
                         "\"duocl-bench\"); write one with 'duocl bench --json FILE'", source);
     }
-    int version = (int)number(&rd, root, "version");
-    if (version != DUO_BENCH_FORMAT_VERSION) {
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
+    if (!cJSON_IsNumber(version) || version->valuedouble != DUO_BENCH_FORMAT_VERSION) {
+        char got[32] = "none";
+        if (cJSON_IsNumber(version))
+            snprintf(got, sizeof got, "%g", version->valuedouble);
         cJSON_Delete(root);
-        return duo_fail(DUO_ERR_FORMAT, "%s: bench format version %d, this duocl reads %d; rerun "
-                        "'duocl bench' with this version", source, version, DUO_BENCH_FORMAT_VERSION);
+        return duo_fail(DUO_ERR_FORMAT, "%s: bench format version %s, this duocl reads %d; rerun "
+                        "'duocl bench' with this version", source, got, DUO_BENCH_FORMAT_VERSION);
     }
     string(&rd, root, "label", out->label, sizeof out->label);
     const cJSON *dev = object(&rd, root, "device");
@@ -489,7 +516,7 @@ duo_status duo_bench_report_from_json(const char *text, const char *source, duo_
         string(&rd, dev, "platform", out->platform, sizeof out->platform);
         string(&rd, dev, "driver", out->driver, sizeof out->driver);
         string(&rd, dev, "profile", out->profile, sizeof out->profile);
-        out->compute_units = (unsigned)number(&rd, dev, "compute_units");
+        out->compute_units = (unsigned)whole(&rd, dev, "compute_units", 0, UINT32_MAX);
     }
     string(&rd, root, "environment", out->environment, sizeof out->environment);
     const cJSON *tuning = cJSON_GetObjectItemCaseSensitive(root, "gemm_tuning");
@@ -499,19 +526,19 @@ duo_status duo_bench_report_from_json(const char *text, const char *source, duo_
     out->load_start = optional_number(root, "load_start");
     out->load_end = optional_number(root, "load_end");
     string(&rd, root, "config", out->config, sizeof out->config);
-    out->repeat = (int)number(&rd, root, "repeat");
-    out->warmup = (int)number(&rd, root, "warmup");
+    out->repeat = (int)whole(&rd, root, "repeat", 0, DUO_BENCH_MAX_REPEAT);
+    out->warmup = (int)whole(&rd, root, "warmup", 0, INT_MAX);
     const cJSON *m = object(&rd, root, "model");
     if (m) {
-        out->model.vocab = (int)number(&rd, m, "vocab");
-        out->model.d_model = (int)number(&rd, m, "d_model");
-        out->model.n_layers = (int)number(&rd, m, "n_layers");
-        out->model.n_heads = (int)number(&rd, m, "n_heads");
-        out->model.ctx = (int)number(&rd, m, "ctx");
-        out->model.ffn_big = (int)number(&rd, m, "ffn_big");
-        out->model.ffn_small = (int)number(&rd, m, "ffn_small");
+        out->model.vocab = (int)whole(&rd, m, "vocab", 0, INT_MAX);
+        out->model.d_model = (int)whole(&rd, m, "d_model", 0, INT_MAX);
+        out->model.n_layers = (int)whole(&rd, m, "n_layers", 0, INT_MAX);
+        out->model.n_heads = (int)whole(&rd, m, "n_heads", 0, INT_MAX);
+        out->model.ctx = (int)whole(&rd, m, "ctx", 0, INT_MAX);
+        out->model.ffn_big = (int)whole(&rd, m, "ffn_big", 0, INT_MAX);
+        out->model.ffn_small = (int)whole(&rd, m, "ffn_small", 0, INT_MAX);
     }
-    out->batch = (int)number(&rd, root, "batch");
+    out->batch = (int)whole(&rd, root, "batch", 0, INT_MAX);
     const cJSON *der = object(&rd, root, "derived");
     if (der) {
         out->ffn_forward_outside_gemm = number(&rd, der, "ffn_forward_outside_gemm");
