@@ -26,19 +26,36 @@
 
 static const float eps = 1e-5f;
 
-/* A device buffer of NaNs written from the host, so an element a kernel
- * fails to write shows as NaN in the results. (A host write also works
- * around Oclgrind 21.10, which loses track of what kernels write into a
- * buffer created where a smaller, released one lay, and then reports a later
- * kernel's reads of that data as uninitialised.) */
-static cl_mem device_poisoned(test_context *t, size_t bytes)
+/* Random inputs and the double reference's forward and backward on them. */
+typedef struct inputs {
+    float *x, *w, *dy;          /* (n, c) in [-2, 2), (c) in [0.5, 1.5), (n, c) in [-1, 1) */
+    double *xd, *wd, *dyd;      /* the same in double */
+    double *y, *rstd, *dx, *dw; /* the reference: (n, c), (n), (n, c), (c) */
+} inputs;
+
+static inputs make_inputs(test_context *t, size_t n, size_t c, double epsilon)
 {
-    float *nans = test_malloc(bytes);
-    for (size_t i = 0; i < bytes / sizeof *nans; i++)
-        nans[i] = NAN;
-    cl_mem buffer = test_upload(t, nans, bytes);
-    free(nans);
-    return buffer;
+    inputs in = {.x = test_malloc(n * c * sizeof(float)), .w = test_malloc(c * sizeof(float)),
+                 .dy = test_malloc(n * c * sizeof(float))};
+    test_fill(t, in.x, n * c, -2, 2);
+    test_fill(t, in.w, c, 0.5f, 1.5f);
+    test_fill(t, in.dy, n * c, -1, 1);
+    in.xd = ref_to_double(in.x, n * c);
+    in.wd = ref_to_double(in.w, c);
+    in.dyd = ref_to_double(in.dy, n * c);
+    in.y = test_malloc(n * c * sizeof(double));
+    in.rstd = test_malloc(n * sizeof(double));
+    in.dx = test_malloc(n * c * sizeof(double));
+    in.dw = test_malloc(c * sizeof(double));
+    ref_rmsnorm_forward(in.y, in.rstd, in.xd, in.wd, n, c, epsilon);
+    ref_rmsnorm_backward(in.dx, in.dw, in.dyd, in.xd, in.wd, in.rstd, n, c);
+    return in;
+}
+
+static void free_inputs(inputs *in)
+{
+    free(in->x), free(in->w), free(in->dy), free(in->xd), free(in->wd), free(in->dyd);
+    free(in->y), free(in->rstd), free(in->dx), free(in->dw);
 }
 
 typedef struct device_run {
@@ -49,9 +66,9 @@ typedef struct device_run {
 static bool run_device(test_context *t, cl_mem d_x, cl_mem d_w, cl_mem d_dy, size_t n, size_t c,
                        device_run *out)
 {
-    cl_mem d_y = device_poisoned(t, n * c * sizeof(float)), d_rstd = device_poisoned(t, n * sizeof(float));
-    cl_mem d_dx = device_poisoned(t, n * c * sizeof(float)), d_dw = device_poisoned(t, c * sizeof(float));
-    cl_mem scratch = device_poisoned(t, duo_rmsnorm_backward_scratch_floats(n, c) * sizeof(float));
+    cl_mem d_y = test_alloc(t, n * c * sizeof(float)), d_rstd = test_alloc(t, n * sizeof(float));
+    cl_mem d_dx = test_alloc(t, n * c * sizeof(float)), d_dw = test_alloc(t, c * sizeof(float));
+    cl_mem scratch = test_alloc(t, duo_rmsnorm_backward_scratch_floats(n, c) * sizeof(float));
     bool ok = test_ok(t, "rmsnorm_forward", duo_rmsnorm_forward(t->rt, d_y, d_rstd, d_x, d_w, n, c, eps)) &&
               test_ok(t, "rmsnorm_backward", duo_rmsnorm_backward(t->rt, d_dx, d_dw, d_dy, d_x, d_w,
                                                                   d_rstd, scratch, n, c));
@@ -83,21 +100,13 @@ static void free_run(device_run *r)
 
 static void check_size(test_context *t, size_t n, size_t c)
 {
-    float *x = test_malloc(n * c * sizeof *x), *w = test_malloc(c * sizeof *w);
-    float *dy = test_malloc(n * c * sizeof *dy);
-    test_fill(t, x, n * c, -2, 2);
-    test_fill(t, w, c, 0.5f, 1.5f);
-    test_fill(t, dy, n * c, -1, 1);
-    double *xd = ref_to_double(x, n * c), *wd = ref_to_double(w, c), *dyd = ref_to_double(dy, n * c);
-    double *y = test_malloc(n * c * sizeof *y), *rstd = test_malloc(n * sizeof *rstd);
-    double *dx = test_malloc(n * c * sizeof *dx), *dw = test_malloc(c * sizeof *dw);
-    ref_rmsnorm_forward(y, rstd, xd, wd, n, c, eps);
-    ref_rmsnorm_backward(dx, dw, dyd, xd, wd, rstd, n, c);
-    float *want_y = ref_to_float(y, n * c), *want_rstd = ref_to_float(rstd, n);
-    float *want_dx = ref_to_float(dx, n * c), *want_dw = ref_to_float(dw, c);
+    inputs in = make_inputs(t, n, c, eps);
+    float *want_y = ref_to_float(in.y, n * c), *want_rstd = ref_to_float(in.rstd, n);
+    float *want_dx = ref_to_float(in.dx, n * c), *want_dw = ref_to_float(in.dw, c);
 
-    cl_mem d_x = test_upload(t, x, n * c * sizeof *x), d_w = test_upload(t, w, c * sizeof *w);
-    cl_mem d_dy = test_upload(t, dy, n * c * sizeof *dy);
+    cl_mem d_x = test_upload(t, in.x, n * c * sizeof(float));
+    cl_mem d_w = test_upload(t, in.w, c * sizeof(float));
+    cl_mem d_dy = test_upload(t, in.dy, n * c * sizeof(float));
     device_run first = {0}, second = {0};
     char name[96];
     if (run_device(t, d_x, d_w, d_dy, n, c, &first)) {
@@ -125,8 +134,7 @@ static void check_size(test_context *t, size_t n, size_t c)
     duo_buffer_release(&d_x);
     duo_buffer_release(&d_w);
     duo_buffer_release(&d_dy);
-    free(x), free(w), free(dy), free(xd), free(wd), free(dyd);
-    free(y), free(rstd), free(dx), free(dw);
+    free_inputs(&in);
     free(want_y), free(want_rstd), free(want_dx), free(want_dw);
 }
 
@@ -160,28 +168,20 @@ static double central(double *p, size_t i, double h, const double *x, const doub
 static void check_finite_differences(test_context *t, size_t n, size_t c)
 {
     const double fd_eps = 0.1, h = 1e-5;
-    float *xf = test_malloc(n * c * sizeof *xf), *wf = test_malloc(c * sizeof *wf);
-    float *rf = test_malloc(n * c * sizeof *rf);
-    test_fill(t, xf, n * c, -2, 2);
-    test_fill(t, wf, c, 0.5f, 1.5f);
-    test_fill(t, rf, n * c, -1, 1);
-    double *x = ref_to_double(xf, n * c), *w = ref_to_double(wf, c), *r = ref_to_double(rf, n * c);
-    double *y = test_malloc(n * c * sizeof *y), *rstd = test_malloc(n * sizeof *rstd);
-    double *dx = test_malloc(n * c * sizeof *dx), *dw = test_malloc(c * sizeof *dw);
-    ref_rmsnorm_forward(y, rstd, x, w, n, c, fd_eps);
-    ref_rmsnorm_backward(dx, dw, r, x, w, rstd, n, c);
+    inputs in = make_inputs(t, n, c, fd_eps); /* dy doubles as r */
+    double *x = in.xd, *w = in.wd, *r = in.dyd, *y = in.y, *rstd = in.rstd;
     double *want = test_malloc(n * c * sizeof *want);
     for (size_t i = 0; i < n * c; i++)
         want[i] = central(x, i, h, x, w, r, n, c, fd_eps, y, rstd);
     char name[96];
     snprintf(name, sizeof name, "rmsnorm_reference_dx_matches_finite_differences_n%zu_c%zu", n, c);
-    test_close_f64(t, name, dx, want, n * c, 1e-7, 1e-7);
+    test_close_f64(t, name, in.dx, want, n * c, 1e-7, 1e-7);
     for (size_t j = 0; j < c; j++)
         want[j] = central(w, j, h, x, w, r, n, c, fd_eps, y, rstd);
     snprintf(name, sizeof name, "rmsnorm_reference_dw_matches_finite_differences_n%zu_c%zu", n, c);
-    test_close_f64(t, name, dw, want, c, 1e-7, 1e-7);
-    free(xf), free(wf), free(rf), free(x), free(w), free(r);
-    free(y), free(rstd), free(dx), free(dw), free(want);
+    test_close_f64(t, name, in.dw, want, c, 1e-7, 1e-7);
+    free_inputs(&in);
+    free(want);
 }
 
 static void run(test_context *t)
