@@ -22,19 +22,19 @@
 
 static const double rope_atol = 3e-7;
 
-/* A device buffer of NaNs written from the host, so an element a kernel
- * fails to write shows as NaN in the results. (A host write also works
- * around Oclgrind 21.10, which loses track of what kernels write into a
- * buffer created where a smaller, released one lay, and then reports a later
- * kernel's reads of that data as uninitialised.) */
-static cl_mem device_poisoned(test_context *t, size_t bytes)
+/* After a launch that returned st: downloads out into got (n floats) and
+ * checks it against want within atol, as CHECK_SHAPE; false if the launch failed. */
+static bool check_launch(test_context *t, const char *launch, duo_status st, cl_mem out, float *got,
+                         const float *want, size_t n, double atol, const char *check,
+                         const char *shape)
 {
-    float *nans = test_malloc(bytes);
-    for (size_t i = 0; i < bytes / sizeof *nans; i++)
-        nans[i] = NAN;
-    cl_mem buffer = test_upload(t, nans, bytes);
-    free(nans);
-    return buffer;
+    if (!test_ok(t, launch, st))
+        return false;
+    test_download(t, out, got, n * sizeof *got);
+    char name[128];
+    snprintf(name, sizeof name, "%s_%s", check, shape);
+    test_close(t, name, got, want, n, atol, 0);
+    return true;
 }
 
 /* One shape with a table for sequences up to max_t (>= t). */
@@ -52,32 +52,21 @@ static void check_shape(test_context *t, size_t b, size_t len, size_t heads, siz
     ref_rope_forward(yd, xd, b, len, heads, hd, theta);
     ref_rope_backward(gd, xd, b, len, heads, hd, theta); /* x doubles as dy */
     float *want_y = ref_to_float(yd, n), *want_dx = ref_to_float(gd, n);
-    cl_mem d_x = test_upload(t, x, n * sizeof *x), d_out = device_poisoned(t, n * sizeof *x);
+    cl_mem d_x = test_upload(t, x, n * sizeof *x), d_out = test_alloc(t, n * sizeof *x);
     char shape[64], name[128];
     snprintf(shape, sizeof shape, "b%zu_t%zu_h%zu_hd%zu", b, len, heads, hd);
 
-    if (test_ok(t, "rope_forward", duo_rope_forward(t->rt, d_out, d_x, &table, b, len, heads))) {
-        test_download(t, d_out, got, n * sizeof *got);
-        snprintf(name, sizeof name, "rope_forward_matches_reference_%s", shape);
-        test_close(t, name, got, want_y, n, rope_atol, 0);
+    if (check_launch(t, "rope_forward", duo_rope_forward(t->rt, d_out, d_x, &table, b, len, heads),
+                     d_out, got, want_y, n, rope_atol, "rope_forward_matches_reference", shape))
         /* The rotation is orthogonal: backward(forward(x)) = x. */
-        if (test_ok(t, "rope_backward", duo_rope_backward(t->rt, d_out, d_out, &table, b, len, heads))) {
-            test_download(t, d_out, again, n * sizeof *again);
-            snprintf(name, sizeof name, "rope_backward_inverts_forward_%s", shape);
-            test_close(t, name, again, x, n, 2 * rope_atol, 0);
-        }
-    }
-    if (test_ok(t, "rope_backward", duo_rope_backward(t->rt, d_out, d_x, &table, b, len, heads))) {
-        test_download(t, d_out, got, n * sizeof *got);
-        snprintf(name, sizeof name, "rope_backward_matches_reference_%s", shape);
-        test_close(t, name, got, want_dx, n, rope_atol, 0);
-    }
+        check_launch(t, "rope_backward", duo_rope_backward(t->rt, d_out, d_out, &table, b, len, heads),
+                     d_out, again, x, n, 2 * rope_atol, "rope_backward_inverts_forward", shape);
+    check_launch(t, "rope_backward", duo_rope_backward(t->rt, d_out, d_x, &table, b, len, heads),
+                 d_out, got, want_dx, n, rope_atol, "rope_backward_matches_reference", shape);
     /* In place, twice from the same input: same bytes as each other and
      * within tolerance of the reference. */
-    if (test_ok(t, "rope_forward in place", duo_rope_forward(t->rt, d_x, d_x, &table, b, len, heads))) {
-        test_download(t, d_x, got, n * sizeof *got);
-        snprintf(name, sizeof name, "rope_forward_in_place_matches_reference_%s", shape);
-        test_close(t, name, got, want_y, n, rope_atol, 0);
+    if (check_launch(t, "rope_forward in place", duo_rope_forward(t->rt, d_x, d_x, &table, b, len, heads),
+                     d_x, got, want_y, n, rope_atol, "rope_forward_in_place_matches_reference", shape)) {
         duo_buffer_write(t->rt, d_x, 0, n * sizeof *x, x);
         if (test_ok(t, "rope_forward in place", duo_rope_forward(t->rt, d_x, d_x, &table, b, len, heads))) {
             test_download(t, d_x, again, n * sizeof *again);
@@ -86,11 +75,8 @@ static void check_shape(test_context *t, size_t b, size_t len, size_t heads, siz
         }
     }
     duo_buffer_write(t->rt, d_x, 0, n * sizeof *x, x);
-    if (test_ok(t, "rope_backward in place", duo_rope_backward(t->rt, d_x, d_x, &table, b, len, heads))) {
-        test_download(t, d_x, got, n * sizeof *got);
-        snprintf(name, sizeof name, "rope_backward_in_place_matches_reference_%s", shape);
-        test_close(t, name, got, want_dx, n, rope_atol, 0);
-    }
+    check_launch(t, "rope_backward in place", duo_rope_backward(t->rt, d_x, d_x, &table, b, len, heads),
+                 d_x, got, want_dx, n, rope_atol, "rope_backward_in_place_matches_reference", shape);
     duo_buffer_release(&d_x);
     duo_buffer_release(&d_out);
     duo_rope_table_release(&table);
