@@ -24,17 +24,9 @@ sys.exit(0 if value else 1)
 PY
 }
 
-make_corpora "$work/corpora"
-"$duocl" prepare --corpora "$work/corpora" --out "$work/shards" --domains web,code >/dev/null 2>&1
-cat >"$work/tiny.json" <<EOF
-{
-  "model": {"vocab": 257, "d_model": 32, "n_layers": 4, "n_heads": 2, "ctx": 32,
-            "ffn_big": 64, "ffn_small": 8},
-  "train": {"batch": 4, "steps": 80, "warmup": 5, "eval_every": 0, "eval_tokens": 256,
-            "ckpt_every": 0, "seed": 3, "domain_weights": {"web": 1, "code": 1}},
-  "data": {"tokenizer": "byte", "shards": "$work/shards"}
-}
-EOF
+make_shards >/dev/null 2>&1
+tiny_config '"batch": 4, "steps": 80, "warmup": 5, "eval_every": 0, "eval_tokens": 256,
+             "ckpt_every": 0, "seed": 3'
 check "train_tiny_model" "$duocl" train "$work/tiny.json" --run-dir "$work/run1"
 
 echo "duocl eval"

@@ -12,17 +12,9 @@ pid=
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 . "$(dirname "$0")/lib.sh"
 
-make_corpora "$work/corpora"
-"$duocl" prepare --corpora "$work/corpora" --out "$work/shards" --domains web,code >/dev/null 2>&1
-cat >"$work/tiny.json" <<EOF
-{
-  "model": {"vocab": 257, "d_model": 32, "n_layers": 4, "n_heads": 2, "ctx": 32,
-            "ffn_big": 64, "ffn_small": 8},
-  "train": {"batch": 4, "steps": 400, "warmup": 5, "eval_every": 0, "eval_tokens": 256,
-            "ckpt_every": 10, "seed": 3, "domain_weights": {"web": 1, "code": 1}},
-  "data": {"tokenizer": "byte", "shards": "$work/shards"}
-}
-EOF
+make_shards >/dev/null 2>&1
+tiny_config '"batch": 4, "steps": 400, "warmup": 5, "eval_every": 0, "eval_tokens": 256,
+             "ckpt_every": 10, "seed": 3'
 study() { "$duocl" study "$work/tiny.json" --run-dir "$1" --oracle-tokens 256 --router-steps 10 --no-tune; }
 
 # Starts a study in the background and waits until file $2 exists.

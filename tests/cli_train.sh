@@ -69,36 +69,9 @@ interrupted_and_resumed() {
 }
 
 echo "data"
-mkdir -p "$work/corpora"
-python3 - "$work/corpora" <<'EOF'
-import random, sys
-words = "the a cat dog bird tree river house child sees likes finds paints red old quiet".split()
-for domain, seed in (("web", 1), ("code", 2)):
-    for split, size in (("train", 60000), ("val", 8000)):
-        rng = random.Random(seed * 10 + len(split))
-        out = []
-        n = 0
-        while n < size:
-            if domain == "web":
-                s = " ".join(rng.choice(words) for _ in range(6)).capitalize() + ". "
-            else:
-                s = "x%d = f(x%d) + %d\n" % (rng.randrange(10), rng.randrange(10), rng.randrange(100))
-            if rng.randrange(12) == 0:
-                s += "\0"
-            out.append(s)
-            n += len(s)
-        open("%s/%s.%s.txt" % (sys.argv[1], domain, split), "w").write("".join(out))
-EOF
-check "prepare_shards" "$duocl" prepare --corpora "$work/corpora" --out "$work/shards" --domains web,code
-cat >"$work/tiny.json" <<EOF
-{
-  "model": {"vocab": 257, "d_model": 32, "n_layers": 4, "n_heads": 2, "ctx": 32,
-            "ffn_big": 64, "ffn_small": 8},
-  "train": {"batch": 4, "steps": 160, "warmup": 10, "eval_every": 80, "eval_tokens": 256,
-            "ckpt_every": 20, "seed": 5, "domain_weights": {"web": 1, "code": 1}},
-  "data": {"tokenizer": "byte", "shards": "$work/shards"}
-}
-EOF
+check "prepare_shards" make_shards 60000 8000
+tiny_config '"batch": 4, "steps": 160, "warmup": 10, "eval_every": 80, "eval_tokens": 256,
+             "ckpt_every": 20, "seed": 5'
 
 echo "command line and errors"
 check "help_mentions_resume" expect 0 "--resume" train --help

@@ -13,9 +13,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 . "$(dirname "$0")/lib.sh"
 
-make_corpora "$work/corpora"
+make_shards >/dev/null 2>&1
 shards=$work/shards
-"$duocl" prepare --corpora "$work/corpora" --out "$shards" --domains web,code >/dev/null 2>&1
 
 run=$work/tiny
 check "train_tiny_run" "$duocl" train "$src/configs/tiny.json" --run-dir "$run" --set "data.shards=$shards" \

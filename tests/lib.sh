@@ -3,6 +3,7 @@
 #                         with the tail of its output
 # expect CODE PATTERN ARGS...  runs duocl ARGS; succeeds if it exits CODE and
 #                         its output contains PATTERN
+# make_corpora, make_shards, tiny_config  a tiny run's text, shards and config
 # finish SUITE            prints "SUITE: N passed, M failed" and exits 0 only
 #                         if nothing failed
 passed=0
@@ -32,14 +33,15 @@ expect() {
 }
 
 # Writes small generated text for the domains web and code into $1
-# (<domain>.{train,val}.txt, documents separated by 0x00).
+# (<domain>.{train,val}.txt, documents separated by 0x00): $2 bytes of
+# training text (default 40000) and $3 of validation text (default 6000).
 make_corpora() {
     mkdir -p "$1"
-    python3 - "$1" <<'PY'
+    python3 - "$1" "${2:-40000}" "${3:-6000}" <<'PY'
 import random, sys
 words = "the a cat dog bird tree river house child sees likes finds paints red old quiet".split()
 for domain, seed in (("web", 1), ("code", 2)):
-    for split, size in (("train", 40000), ("val", 6000)):
+    for split, size in (("train", int(sys.argv[2])), ("val", int(sys.argv[3]))):
         rng = random.Random(seed * 10 + len(split))
         out, n = [], 0
         while n < size:
@@ -51,6 +53,27 @@ for domain, seed in (("web", 1), ("code", 2)):
             n += len(s)
         open("%s/%s.%s.txt" % (sys.argv[1], domain, split), "w").write("\0".join(out))
 PY
+}
+
+# A tiny run's data: make_corpora's text in $work/corpora (sizes $1 and $2,
+# as make_corpora's $2 and $3) prepared as byte-level shards in $work/shards.
+make_shards() {
+    make_corpora "$work/corpora" "$@" &&
+        "$duocl" prepare --corpora "$work/corpora" --out "$work/shards" --domains web,code
+}
+
+# Writes $work/tiny.json: the tiny model (byte vocabulary, 4 layers of d_model
+# 32) on $work/shards, web and code weighted 1:1; $1 is the rest of its
+# "train" block ('"batch": 4, "steps": 40, ...').
+tiny_config() {
+    cat >"$work/tiny.json" <<EOF
+{
+  "model": {"vocab": 257, "d_model": 32, "n_layers": 4, "n_heads": 2, "ctx": 32,
+            "ffn_big": 64, "ffn_small": 8},
+  "train": {$1, "domain_weights": {"web": 1, "code": 1}},
+  "data": {"tokenizer": "byte", "shards": "$work/shards"}
+}
+EOF
 }
 
 finish() {
