@@ -272,8 +272,9 @@ static void varying_budget(const rpt_claims_inputs *in, rpt_claims *out)
         rpt_varying_evidence e = {.from = v->from, .to = v->to, .mean_budget = v->mean_budget,
                                   .varying_loss = v->varying_loss};
         double lo_k = floor(v->mean_budget), hi_k = ceil(v->mean_budget);
-        const rpt_budget_in *lo = isfinite(lo_k) ? budget(od, (int)lo_k) : NULL;
-        const rpt_budget_in *hi = isfinite(hi_k) ? budget(od, (int)hi_k) : NULL;
+        bool in_range = lo_k >= 0 && hi_k <= RPT_MAX_LAYERS; /* false for NaN */
+        const rpt_budget_in *lo = in_range ? budget(od, (int)lo_k) : NULL;
+        const rpt_budget_in *hi = in_range ? budget(od, (int)hi_k) : NULL;
         if (lo && hi) {
             double f = v->mean_budget - lo_k;
             e.constant_loss = (1 - f) * lo->oracle.loss + f * hi->oracle.loss;

@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -336,7 +337,7 @@ static void section_config(rpt_buf *h, const rpt_run *run)
     const cJSON *record;
     cJSON_ArrayForEach(record, run->log)
         if (rj_str(record, "type") && strcmp(rj_str(record, "type"), "train") == 0) {
-            last_step = (long)rj_num(record, "step");
+            last_step = rj_whole(record, "step", 0, LONG_MAX, last_step);
             elapsed = rj_num(record, "elapsed_s");
         }
     row(h, "training steps", "%ld of %d done, batch %d x %d tokens (%s tokens)", last_step, t->steps,

@@ -41,6 +41,9 @@ double rj_num(const cJSON *object, const char *key);
 const char *rj_str(const cJSON *object, const char *key);
 /* object[k1][k2], a number; NAN when any part is absent. */
 double rj_num2(const cJSON *object, const char *k1, const char *k2);
+/* A whole number in [lo, hi] (a step, a count, a budget), else `otherwise`:
+ * absent, NaN, fractional or huge values are never converted to integers. */
+long rj_whole(const cJSON *object, const char *key, long lo, long hi, long otherwise);
 
 /* ---- the run's inputs -------------------------------------------------- */
 

@@ -3,6 +3,7 @@
  * a gnuplot script with its data inline (data blocks), drawn by rpt_chart;
  * a table with the same numbers sits beside it, so nothing depends on the
  * chart being drawn. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ static void validation_at(const rpt_run *run, long step, const char *domain, dou
     const cJSON *r;
     cJSON_ArrayForEach(r, run->log) {
         int m = route_index(rj_str(r, "routes"));
-        if (strcmp(type_of(r), "eval") == 0 && (long)rj_num(r, "step") == step && m >= 0 &&
+        if (strcmp(type_of(r), "eval") == 0 && rj_whole(r, "step", 0, LONG_MAX, -1) == step && m >= 0 &&
             rj_str(r, "domain") && strcmp(rj_str(r, "domain"), domain) == 0)
             bpb[m] = rj_num(r, "bits_per_byte");
     }
@@ -124,19 +125,21 @@ void rpt_section_training(rpt_run *run, rpt_plotter *p, rpt_buf *h)
     int i = 0;
     double sum = 0;
     cJSON_ArrayForEach(r, run->log) {
+        long step = rj_whole(r, "step", 0, LONG_MAX, -1);
+        if (step < 0)
+            continue; /* not a step's record */
         if (strcmp(type_of(r), "train") == 0 && losses) {
             losses[i] = rj_num(r, "loss");
             sum += losses[i];
             if (i >= window)
                 sum -= losses[i - window];
             int n = i + 1 < window ? i + 1 : window;
-            rb_printf(&s, "%ld", (long)rj_num(r, "step"));
+            rb_printf(&s, "%ld", step);
             datum(&s, losses[i]);
             datum(&s, sum / n);
             rb_puts(&s, "\n");
             i++;
         } else if (strcmp(type_of(r), "eval") == 0 && val) {
-            long step = (long)rj_num(r, "step");
             int m = route_index(rj_str(r, "routes"));
             if (m < 0)
                 continue;
@@ -278,7 +281,7 @@ static void token_sets_note(const rpt_run *run, rpt_buf *h)
 static void budget_chart(rpt_run *run, rpt_plotter *p, rpt_buf *h, const char *domain, const cJSON *od)
 {
     int L = rpt_layers(run);
-    int random_n = (int)rj_num(run->oracle.json, "random_n");
+    int random_n = (int)rj_whole(run->oracle.json, "random_n", 1, INT_MAX, 0);
     rpt_buf s = {0};
     rb_puts(&s, "$curves << EOD\n");
     for (int k = 0; k <= L; k++) {
@@ -372,7 +375,7 @@ static void router_table(rpt_buf *h, const rpt_run *run)
 void rpt_section_budget(rpt_run *run, rpt_plotter *p, rpt_buf *h)
 {
     rb_puts(h, "<section id=\"budget\"><h2>Perplexity vs budget</h2>\n");
-    int random_n = (int)rj_num(run->oracle.json, "random_n");
+    int random_n = (int)rj_whole(run->oracle.json, "random_n", 1, INT_MAX, 0);
     rb_printf(h, "<p class=\"lead\">Perplexity per token (exp of the mean loss in nats, the paper's measure; "
                  "bits per byte in the tables) of the stage-1 model when each token has k BIG layers. "
                  "<b>Oracle</b>: each token takes its best route with k BIG layers (needs the labels: an upper "

@@ -2,6 +2,7 @@
  * passage per domain from difficulty.json, each token coloured twice: by its
  * loss under all-small (how hard it is) and by its benefit at the oracle's
  * budget k, loss_small - loss_oracle(k) (how much compute helps it). */
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -102,7 +103,7 @@ static double passage_quantile(const cJSON *domains, const char *key, bool absol
 /* White to `to` by t in [0, 1]. */
 static void colour(rpt_buf *h, double t, const int to[3])
 {
-    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    t = !(t > 0) ? 0 : t > 1 ? 1 : t; /* NaN: white */
     int rgb[3];
     for (int c = 0; c < 3; c++)
         rgb[c] = (int)lround(255 + (to[c] - 255) * t);
@@ -122,7 +123,7 @@ static void passage(rpt_buf *h, const cJSON *p, bool by_benefit, double low, dou
 {
     const cJSON *tokens = rj_get(p, "tokens"), *small = rj_get(p, "loss_small"), *big = rj_get(p, "loss_big");
     const cJSON *oracle = rj_get(p, "loss_oracle"), *benefit = rj_get(p, "benefit");
-    int n = cJSON_GetArraySize(tokens), ctx = (int)rj_num(p, "window_length");
+    int n = cJSON_GetArraySize(tokens), ctx = (int)rj_whole(p, "window_length", 1, INT_MAX, 0);
     rb_puts(h, "<div class=\"passage\">");
     /* The window's first input is context only: nothing predicts it. */
     const char *first = rj_str(p, "first_input");
@@ -219,7 +220,7 @@ void rpt_section_difficulty(rpt_run *run, rpt_buf *h)
         rb_puts(h, "</section>\n");
         return;
     }
-    int k = (int)rj_num(doc, "budget");
+    int k = (int)rj_whole(doc, "budget", 0, RPT_MAX_LAYERS, -1);
     /* Loss colours span the 5th to the 95th percentile of the passages'
      * losses (shared by every domain), for contrast; benefit is centred on 0. */
     double loss_low = passage_quantile(domains, "loss_small", false, 0.05);

@@ -121,6 +121,12 @@ double rj_num2(const cJSON *object, const char *k1, const char *k2)
     return rj_num(rj_get(object, k1), k2);
 }
 
+long rj_whole(const cJSON *object, const char *key, long lo, long hi, long otherwise)
+{
+    double v = rj_num(object, key);
+    return v >= (double)lo && v <= (double)hi && v == floor(v) && fabs(v) < 0x1p52 ? (long)v : otherwise;
+}
+
 /* ---- the run ------------------------------------------------------------ */
 
 void rpt_warn(rpt_run *run, const char *format, ...)
