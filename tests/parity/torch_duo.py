@@ -184,6 +184,18 @@ def routed_ffn_block(h, p, l, cfg, route):
     return h + out
 
 
+def logits_and_losses(x, p, cfg, targets):
+    """The tied output layer on x (B, T, d): logits (B*T, V), per-token losses
+    (B, T) (0 where masked) and their mean over targets >= 0."""
+    B, T, _ = x.shape
+    logits = (rmsnorm(x, p["norm_out"], cfg["norm_eps"]) @ p["embed"].T).reshape(B * T, -1)
+    flat_targets = targets.reshape(-1)
+    losses = F.cross_entropy(logits, flat_targets.clamp(min=0), reduction="none")
+    valid = flat_targets >= 0
+    losses = torch.where(valid, losses, torch.zeros_like(losses))
+    return logits, losses.view(B, T), losses.sum() / valid.sum()
+
+
 def forward(p, cfg, tokens, targets, routes):
     """Logits (B*T, V), per-token losses (B, T) (0 where masked), mean loss."""
     B, T = tokens.shape
@@ -192,13 +204,7 @@ def forward(p, cfg, tokens, targets, routes):
     for l in range(cfg["n_layers"]):
         h = attention_block(x, p, l, cfg, cos, sin)
         x = routed_ffn_block(h, p, l, cfg, routes[l])
-    logits = (rmsnorm(x, p["norm_out"], cfg["norm_eps"]) @ p["embed"].T).reshape(B * T, -1)
-    flat_targets = targets.reshape(-1)
-    losses = F.cross_entropy(logits, flat_targets.clamp(min=0), reduction="none")
-    valid = flat_targets >= 0
-    losses = torch.where(valid, losses, torch.zeros_like(losses))
-    mean = losses.sum() / valid.sum()
-    return logits, losses.view(B, T), mean
+    return logits_and_losses(x, p, cfg, targets)
 
 
 # ---------------------------------------------------------------- training
@@ -280,6 +286,30 @@ class Report:
         print("%s  %.3e  (max|diff| %.3e, max|torch| %.3e)  %s%s"
               % ("ok  " if ok else "FAIL", rel, diff, scale, name, where))
 
+    def finish(self):
+        """Prints the closing line; returns the exit code (1 if any tensor failed)."""
+        print("%d tensors compared, worst %.3e (%s), tolerance %.0e: %s"
+              % (self.count, self.worst[0], self.worst[1], self.tol,
+                 "PASS" if not self.failed else "FAIL (%d: %s)"
+                 % (len(self.failed), ", ".join(self.failed))))
+        return 1 if self.failed else 0
+
+
+def read_inputs(program, fixture_path, dump_path):
+    """(config, fixture tensors, dump tensors) of a fixture and the dump made
+    from it, or None after saying on stderr why not (bad input: exit 2)."""
+    try:
+        config, fixture = read_checkpoint(fixture_path)
+        dump_config, dump = read_checkpoint(dump_path)
+    except (OSError, FormatError, ValueError) as e:
+        print("%s: %s" % (program, e), file=sys.stderr)
+        return None
+    if dump_config != config:
+        print("%s: %s was not made from %s (configs differ)" % (program, dump_path, fixture_path),
+              file=sys.stderr)
+        return None
+    return config, fixture, dump
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -290,16 +320,10 @@ def main():
     ap.add_argument("duocl", help="parity_dump's output for that fixture")
     ap.add_argument("--tol", type=float, default=1e-4, help="largest relative error (default 1e-4)")
     args = ap.parse_args()
-    try:
-        config, fixture = read_checkpoint(args.fixture)
-        out_config, duocl = read_checkpoint(args.duocl)
-    except (OSError, FormatError, ValueError) as e:
-        print("torch_duo.py: %s" % e, file=sys.stderr)
+    inputs = read_inputs("torch_duo.py", args.fixture, args.duocl)
+    if inputs is None:
         return 2
-    if out_config != config:
-        print("torch_duo.py: %s was not made from %s (configs differ)" % (args.duocl, args.fixture),
-              file=sys.stderr)
-        return 2
+    config, fixture, duocl = inputs
     cfg, train = config["model"], config["train"]
     torch.set_num_threads(1)
     names = [n[len("param."):] for n in fixture if n.startswith("param.")]
@@ -345,11 +369,7 @@ def main():
         report.compare("param.%s (after %d steps)" % (n, steps),
                        duocl["param." + n].reshape(want.shape), want)
 
-    print("%d tensors compared, worst %.3e (%s), tolerance %.0e: %s"
-          % (report.count, report.worst[0], report.worst[1], args.tol,
-             "PASS" if not report.failed else "FAIL (%d: %s)"
-             % (len(report.failed), ", ".join(report.failed))))
-    return 1 if report.failed else 0
+    return report.finish()
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_duo as td  # noqa: E402  (the reader, the model pieces, the report)
-from torch_duo import np, torch, F, REF, SKIP, SMALL, BIG  # noqa: E402
+from torch_duo import np, torch, REF, SKIP, SMALL, BIG  # noqa: E402
 
 MAX_NORM = 1.0  # host/router.c: duo_clip_factor(grad_norm, 1.0f)
 BETAS, EPS = (0.9, 0.95), 1e-8
@@ -57,12 +57,8 @@ def soft_forward(p, cfg, tokens, targets, Wr, beta, modules):
             w = [p["layer.%d.%s_%s" % (l, name, size)] for name in ("w1", "w3", "w2")]
             x = x + P[..., c:c + 1] * td.swiglu_ffn(f, *w)
         probs.append(P.reshape(B * T, -1))
-    logits = (td.rmsnorm(x, p["norm_out"], cfg["norm_eps"]) @ p["embed"].T).reshape(B * T, -1)
-    flat = targets.reshape(-1)
-    losses = F.cross_entropy(logits, flat.clamp(min=0), reduction="none")
-    valid = flat >= 0
-    losses = torch.where(valid, losses, torch.zeros_like(losses))
-    return logits, losses.view(B, T), losses.sum() / valid.sum(), torch.stack(probs)
+    logits, losses, ce = td.logits_and_losses(x, p, cfg, targets)
+    return logits, losses, ce, torch.stack(probs)
 
 
 def budget_penalty(probs, B, T, budget, alpha):
@@ -145,16 +141,10 @@ def main():
     ap.add_argument("duocl", help="router_parity_dump's output for that fixture")
     ap.add_argument("--tol", type=float, default=1e-4, help="largest relative error (default 1e-4)")
     args = ap.parse_args()
-    try:
-        config, fixture = td.read_checkpoint(args.fixture)
-        out_config, dump = td.read_checkpoint(args.duocl)
-    except (OSError, td.FormatError, ValueError) as e:
-        print("torch_router.py: %s" % e, file=sys.stderr)
+    inputs = td.read_inputs("torch_router.py", args.fixture, args.duocl)
+    if inputs is None:
         return 2
-    if out_config != config:
-        print("torch_router.py: %s was not made from %s (configs differ)" % (args.duocl, args.fixture),
-              file=sys.stderr)
-        return 2
+    config, fixture, dump = inputs
     prefixes = [a for a in ("sb", "ksb") if "%s.weight0" % a in dump]
     if not prefixes:
         print("torch_router.py: %s holds no router dump (no sb.weight0 or ksb.weight0)" % args.duocl,
@@ -174,11 +164,7 @@ def main():
     report = td.Report(args.tol)
     for prefix in prefixes:
         check_alphabet(report, prefix, cfg, p, tokens, targets, dump)
-    print("%d tensors compared, worst %.3e (%s), tolerance %.0e: %s"
-          % (report.count, report.worst[0], report.worst[1], args.tol,
-             "PASS" if not report.failed else "FAIL (%d: %s)"
-             % (len(report.failed), ", ".join(report.failed))))
-    return 1 if report.failed else 0
+    return report.finish()
 
 
 if __name__ == "__main__":
