@@ -13,6 +13,11 @@
  * whose device timestamps give the device-side time of the work, and every
  * run becomes a Chrome trace event (chrome://tracing, Perfetto).
  *
+ * Every run also counts the host's blocking calls during the work (the
+ * runtime's reads, writes, finishes and event waits, rt->blocking; not the
+ * runner's own finish or the trace's wait after it): each is a round trip
+ * in which the device idles until the host enqueues more.
+ *
  * A report (every case with its samples, the device, the config) is written
  * as JSON and read back for `duocl bench compare`. */
 #ifndef DUOCL_HOST_BENCH_H
@@ -42,6 +47,7 @@ typedef struct duo_trace_event {
     char category[16];
     double start_us; /* device clock (host clock without profiling), microseconds */
     double dur_us;
+    long blocking;   /* blocking calls the bracketed work made (the trace's own wait not counted) */
 } duo_trace_event;
 
 typedef struct duo_trace duo_trace;
@@ -79,6 +85,8 @@ typedef struct duo_bench_case {
     double device_median; /* median device-side seconds from the trace; NaN without */
     double cores;         /* process CPU time / wall time over the timed runs: how many
                            * of the machine's cores the work actually got (NaN unknown) */
+    double blocking;      /* blocking calls in one run of the work (the last timed run;
+                           * the work is the same each run); NaN unknown */
     duo_bench_fn run;     /* not part of the report */
     void *context;
     int arg;
@@ -124,6 +132,12 @@ typedef struct duo_bench_report {
      * gathers, scatters), each timed on its own, over the whole block's. */
     double ffn_forward_outside_gemm, ffn_backward_outside_gemm;
     double ffn_forward_compaction, ffn_backward_compaction;
+    /* Blocking calls of one stage-1 training step at p_big 0.5, run in the
+     * pieces of duo_train_step: uploading the batch (before the step), from
+     * the step's start to its loss read-back, the read-back itself, and after
+     * it (gradient norm, AdamW). */
+    double step_blocking_batch, step_blocking_before_loss, step_blocking_loss,
+        step_blocking_after_loss;
 } duo_bench_report;
 
 void duo_bench_report_init(duo_bench_report *r);
@@ -197,7 +211,9 @@ duo_status duo_bench_gemm_suite(duo_runtime *rt, const duo_bench_suite_options *
 duo_status duo_bench_op_suite(duo_runtime *rt, const duo_bench_suite_options *o,
                               duo_bench_report *r);
 
-/* Training steps (forward, backward, norm, clipping, AdamW) at p_big 0.5. */
+/* Training steps (forward, backward, norm, clipping, AdamW) at p_big 0.5;
+ * one more step in pieces fills the report's step_blocking_* counts (with a
+ * trace, `repeat` of them, each piece in the trace). */
 duo_status duo_bench_train_suite(duo_runtime *rt, const duo_bench_suite_options *o,
                                  duo_bench_report *r);
 

@@ -140,6 +140,7 @@ duo_status duo_bench_startup_suite(const duo_bench_startup_options *o, duo_bench
         snprintf(c.name, sizeof c.name, cold ? "cold" : "warm");
         c.device_median = NAN;
         c.cores = NAN;
+        c.blocking = NAN;
         double parts[3][DUO_BENCH_MAX_REPEAT];
         for (int i = 0; i < n; i++) {
             char dir[] = "/tmp/duocl-cold-cache-XXXXXX";

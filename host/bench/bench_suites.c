@@ -58,6 +58,7 @@ void duo_bench_case_set(duo_bench_case *c, const char *section, const char *name
     c->arg = arg;
     c->device_median = NAN;
     c->cores = NAN;
+    c->blocking = NAN;
 }
 
 duo_status duo_bench_run_and_add(duo_runtime *rt, duo_bench_case *cases, int count,
@@ -265,39 +266,52 @@ static duo_status train_run(void *context, int arg)
     return DUO_OK;
 }
 
-/* Brackets one piece of a profiled pass in the trace. */
-#define TRACED(mc, name, expr)                                      \
-    do {                                                            \
-        DUO_TRY(duo_trace_begin((mc)->trace, (name), "breakdown")); \
-        DUO_TRY(expr);                                              \
-        DUO_TRY(duo_trace_end((mc)->trace));                        \
+/* Runs one piece of a pass: bracketed in the trace when there is one, its
+ * blocking calls added to *count (counted before the trace's own wait). */
+#define PIECE(mc, name, count, expr)                                         \
+    do {                                                                     \
+        if ((mc)->trace)                                                     \
+            DUO_TRY(duo_trace_begin((mc)->trace, (name), "breakdown"));      \
+        unsigned long before_ = duo_blocking_total((mc)->rt);                \
+        DUO_TRY(expr);                                                       \
+        *(count) += duo_blocking_total((mc)->rt) - before_;                  \
+        if ((mc)->trace)                                                     \
+            DUO_TRY(duo_trace_end((mc)->trace));                             \
     } while (0)
 
-/* One training step in the pieces of duo_train_step, each in the trace. */
-static duo_status train_breakdown(model_context *mc)
+/* Blocking calls of one step, by where they happen. */
+typedef struct step_blocking {
+    unsigned long batch, forward, head, after;
+} step_blocking;
+
+/* One training step in the pieces of duo_train_step, each in the trace when
+ * there is one, counting the blocking calls of each part. */
+static duo_status train_breakdown(model_context *mc, step_blocking *b)
 {
     duo_model *m = mc->m;
     char name[64];
     float loss;
-    TRACED(mc, "train.routes+batch",
-           duo_model_set_batch_random_routes(m, mc->a, mc->tokens, mc->targets, &mc->half,
-                                             mc->seed, (uint64_t)mc->step));
-    TRACED(mc, "train.forward.embed", duo_model_forward_embed(m, mc->a));
+    memset(b, 0, sizeof *b);
+    PIECE(mc, "train.routes+batch", &b->batch,
+          duo_model_set_batch_random_routes(m, mc->a, mc->tokens, mc->targets, &mc->half,
+                                            mc->seed, (uint64_t)mc->step));
+    PIECE(mc, "train.forward.embed", &b->forward, duo_model_forward_embed(m, mc->a));
     for (int l = 0; l < m->config.n_layers; l++) {
         snprintf(name, sizeof name, "train.forward.layer%d", l);
-        TRACED(mc, name, duo_model_forward_layer(m, mc->a, l));
+        PIECE(mc, name, &b->forward, duo_model_forward_layer(m, mc->a, l));
     }
-    TRACED(mc, "train.forward.head", duo_model_forward_head(m, mc->a, &loss, NULL));
-    TRACED(mc, "train.backward", duo_model_backward(m, mc->a));
+    PIECE(mc, "train.forward.head", &b->head, duo_model_forward_head(m, mc->a, &loss, NULL));
+    PIECE(mc, "train.backward", &b->after, duo_model_backward(m, mc->a));
     duo_grad_span span = {m->grads, 0, m->n_params};
     float norm;
-    TRACED(mc, "train.grad_norm", duo_grad_norm(mc->rt, &span, 1, mc->opt.norm_scratch, &norm));
+    PIECE(mc, "train.grad_norm", &b->after,
+          duo_grad_norm(mc->rt, &span, 1, mc->opt.norm_scratch, &norm));
     duo_adamw_hparams h = {.lr = mc->train.lr, .beta1 = mc->train.beta1, .beta2 = mc->train.beta2,
                            .eps = mc->train.eps, .weight_decay = mc->train.weight_decay,
                            .step = mc->step + 1};
     float clip = duo_clip_factor(norm, (float)mc->train.grad_clip);
-    TRACED(mc, "train.adamw", duo_adamw_step(mc->rt, m->params, m->grads, m->adam_m, m->adam_v, 0,
-                                             m->n_params, &h, clip));
+    PIECE(mc, "train.adamw", &b->after, duo_adamw_step(mc->rt, m->params, m->grads, m->adam_m,
+                                                       m->adam_v, 0, m->n_params, &h, clip));
     mc->step++;
     return DUO_OK;
 }
@@ -313,8 +327,19 @@ duo_status duo_bench_train_suite(duo_runtime *rt, const duo_bench_suite_options 
     snprintf(c.shape, sizeof c.shape, "B=%zu T=%zu, forward+backward+norm+AdamW", B, T);
     if (st == DUO_OK)
         st = duo_bench_run_and_add(rt, &c, 1, &o->run, r);
-    for (int i = 0; i < o->run.repeat && st == DUO_OK && o->run.trace; i++)
-        st = train_breakdown(&mc);
+    int pieces = o->run.trace ? o->run.repeat : 1;
+    step_blocking b;
+    for (int i = 0; i < pieces && st == DUO_OK; i++)
+        st = train_breakdown(&mc, &b);
+    if (st == DUO_OK) {
+        /* The head ends with the loss read-back; anything else it waited
+         * for came before it. */
+        unsigned long loss = b.head > 0 ? 1 : 0;
+        r->step_blocking_batch = (double)b.batch;
+        r->step_blocking_before_loss = (double)(b.forward + b.head - loss);
+        r->step_blocking_loss = (double)loss;
+        r->step_blocking_after_loss = (double)b.after;
+    }
     model_close(&mc);
     return st;
 }
@@ -339,14 +364,15 @@ static duo_status eval_breakdown(model_context *mc, int which)
     for (int l = 0; l < m->config.n_layers; l++)
         DUO_TRY(duo_model_set_layer_route(m, mc->a, l,
                                           pattern[l] == 'B' ? DUO_ROUTE_BIG : DUO_ROUTE_SMALL));
+    unsigned long blocking = 0; /* in the trace's events */
     snprintf(name, sizeof name, "eval.%s.embed", pattern);
-    TRACED(mc, name, duo_model_forward_embed(m, mc->a));
+    PIECE(mc, name, &blocking, duo_model_forward_embed(m, mc->a));
     for (int l = 0; l < m->config.n_layers; l++) {
         snprintf(name, sizeof name, "eval.%s.layer%d", pattern, l);
-        TRACED(mc, name, duo_model_forward_layer(m, mc->a, l));
+        PIECE(mc, name, &blocking, duo_model_forward_layer(m, mc->a, l));
     }
     snprintf(name, sizeof name, "eval.%s.head", pattern);
-    TRACED(mc, name, duo_model_forward_head(m, mc->a, &loss, NULL));
+    PIECE(mc, name, &blocking, duo_model_forward_head(m, mc->a, &loss, NULL));
     return DUO_OK;
 }
 

@@ -80,6 +80,28 @@ static void print_ops(FILE *out, const duo_bench_report *r, int first, const cha
                 100 * r->ffn_backward_outside_gemm, 100 * r->ffn_backward_compaction);
 }
 
+/* The host's blocking calls (reads, writes, finishes, waits) per run of each
+ * case and, for training, where in the step they happen. */
+static void print_blocking(FILE *out, const duo_bench_report *r, int first, const char *section)
+{
+    bool any = false;
+    for (int i = first; i < r->count; i++) {
+        const duo_bench_case *c = &r->cases[i];
+        if (strcmp(c->section, section) != 0 || isnan(c->blocking))
+            continue;
+        fprintf(out, "%s %s %.0f", any ? "," : "  blocking calls (host waits for the device) per run:",
+                c->name, c->blocking);
+        any = true;
+    }
+    if (any)
+        fputc('\n', out);
+    if (strcmp(section, "train") == 0 && !isnan(r->step_blocking_before_loss))
+        fprintf(out, "  blocking calls in one step: %.0f from its start to the loss read-back, "
+                     "%.0f loss read-back, %.0f after it (gradient norm, AdamW); %.0f uploading "
+                     "the batch before it\n", r->step_blocking_before_loss, r->step_blocking_loss,
+                r->step_blocking_after_loss, r->step_blocking_batch);
+}
+
 static void print_rates(FILE *out, const duo_bench_report *r, int first, const char *title)
 {
     const duo_bench_case *all_big = duo_bench_report_find(r, "eval", "all-big");
@@ -105,6 +127,7 @@ static void print_rates(FILE *out, const duo_bench_report *r, int first, const c
         }
         fputc('\n', out);
     }
+    print_blocking(out, r, first, title);
 }
 
 static void print_startup(FILE *out, const duo_bench_report *r, int first)
@@ -139,6 +162,7 @@ typedef struct profile_row {
     double *durations;
     int n;
     double total;
+    long blocking_min, blocking_max; /* blocking calls per run */
 } profile_row;
 
 static int by_total(const void *a, const void *b)
@@ -173,21 +197,25 @@ void bench_print_profile(FILE *out, const duo_trace *trace)
         row->name = e->name;
         row->category = e->category;
         row->durations = all + used;
+        row->blocking_min = row->blocking_max = e->blocking;
         for (int j = i; j < n; j++) {
             const duo_trace_event *f = duo_trace_at(trace, j);
             if (strcmp(f->name, e->name) == 0 && strcmp(f->category, e->category) == 0) {
                 row->durations[row->n++] = f->dur_us;
                 row->total += f->dur_us;
+                row->blocking_min = f->blocking < row->blocking_min ? f->blocking : row->blocking_min;
+                row->blocking_max = f->blocking > row->blocking_max ? f->blocking : row->blocking_max;
             }
         }
         used += row->n;
     }
     qsort(rows, (size_t)count, sizeof *rows, by_total);
-    fprintf(out, "\nprofile (%s): per case and per piece of one profiled step\n",
+    fprintf(out, "\nprofile (%s): per case and per piece of one profiled step; blocking: the "
+                 "host's blocking calls (reads, writes, finishes, waits) per run\n",
             duo_trace_uses_events(trace) ? "device times from OpenCL marker events"
                                          : "host times around a queue finish");
-    fprintf(out, "  %-10s %-34s %6s %12s %12s %7s\n", "category", "name", "runs", "median ms",
-            "total ms", "share");
+    fprintf(out, "  %-10s %-34s %6s %12s %12s %7s %9s\n", "category", "name", "runs", "median ms",
+            "total ms", "share", "blocking");
     for (int start = 0; start < count;) {
         int end = start;
         double sum = 0;
@@ -196,9 +224,15 @@ void bench_print_profile(FILE *out, const duo_trace *trace)
         for (int k = start; k < end; k++) {
             duo_bench_stats s;
             duo_bench_stats_of(rows[k].durations, rows[k].n, &s);
-            fprintf(out, "  %-10s %-34s %6d %12.3f %12.3f %6.1f%%\n", rows[k].category,
+            char blocking[32];
+            if (rows[k].blocking_min == rows[k].blocking_max)
+                snprintf(blocking, sizeof blocking, "%ld", rows[k].blocking_min);
+            else
+                snprintf(blocking, sizeof blocking, "%ld-%ld", rows[k].blocking_min,
+                         rows[k].blocking_max);
+            fprintf(out, "  %-10s %-34s %6d %12.3f %12.3f %6.1f%% %9s\n", rows[k].category,
                     rows[k].name, rows[k].n, s.median * 1e-3, rows[k].total * 1e-3,
-                    sum > 0 ? 100 * rows[k].total / sum : 0.0);
+                    sum > 0 ? 100 * rows[k].total / sum : 0.0, blocking);
         }
         start = end;
     }
