@@ -106,10 +106,12 @@ static duo_status write_sample(const char *path, uint64_t step)
     return duo_checkpoint_writer_commit(w);
 }
 
-/* The sample at step 3 written to path and read back whole (free() it); NULL
- * after a failed check. */
-static uint8_t *sample_bytes(const char *path, size_t *size)
+/* The sample at step 3 written to the file `name` in the folder and read back
+ * whole (free() it); NULL after a failed check. */
+static uint8_t *sample_bytes(const char *name, size_t *size)
 {
+    char path[128];
+    path_in_dir(path, sizeof path, name);
     uint8_t *bytes = NULL;
     if (unit_ok("write", write_sample(path, 3)))
         unit_ok("read back", duo_read_whole_file(path, "checkpoint", &bytes, size));
@@ -212,11 +214,10 @@ static void lookups_name_the_tensor_and_shapes(void)
 
 static void every_truncation_is_refused(void)
 {
-    char path[128], cut[128];
-    path_in_dir(path, sizeof path, "full.ckpt");
+    char cut[128];
     path_in_dir(cut, sizeof cut, "cut.ckpt");
     size_t size;
-    uint8_t *bytes = sample_bytes(path, &size);
+    uint8_t *bytes = sample_bytes("full.ckpt", &size);
     if (!bytes)
         return;
     int refused = 0;
@@ -248,11 +249,10 @@ static const char *expected_for_offset(size_t i, size_t size)
 
 static void every_byte_corruption_is_refused(void)
 {
-    char path[128], bad[128];
-    path_in_dir(path, sizeof path, "good.ckpt");
+    char bad[128];
     path_in_dir(bad, sizeof bad, "bad.ckpt");
     size_t size;
-    uint8_t *bytes = sample_bytes(path, &size);
+    uint8_t *bytes = sample_bytes("good.ckpt", &size);
     if (!bytes)
         return;
     int refused = 0;
@@ -295,11 +295,10 @@ static uint64_t fnv1a(const unsigned char *p, size_t n)
  * clean open (the byte was tensor data) or a "malformed" DUO_ERR_FORMAT. */
 static void parser_survives_corruption_with_valid_checksum(void)
 {
-    char path[128], bad[128];
-    path_in_dir(path, sizeof path, "body.ckpt");
+    char bad[128];
     path_in_dir(bad, sizeof bad, "body_bad.ckpt");
     size_t size;
-    uint8_t *bytes = sample_bytes(path, &size);
+    uint8_t *bytes = sample_bytes("body.ckpt", &size);
     if (!bytes)
         return;
     unit_check("checksum_is_fnv1a_of_all_before_it", fnv1a(bytes, size - 8) == (uint64_t)bytes[size - 8] +
@@ -343,7 +342,7 @@ static void wrong_magic_and_version_are_explained(void)
                "other.bin: not a duocl checkpoint", "DUOCLCKP");
 
     size_t size;
-    uint8_t *bytes = sample_bytes(path, &size);
+    uint8_t *bytes = sample_bytes("other.bin", &size);
     if (!bytes)
         return;
     bytes[8] = 2; /* version 2: a newer duocl */
