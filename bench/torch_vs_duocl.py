@@ -1,9 +1,18 @@
 #!/usr/bin/python3
-"""Training tokens/s of the same Duo model in PyTorch (CPU) and in duocl (OpenCL),
-measured in one run, interleaved.
+"""Training tokens/s of the same Duo model in PyTorch (CPU or CUDA) and in duocl
+(OpenCL), measured in one run, interleaved.
 
     /usr/bin/python3 bench/torch_vs_duocl.py [--duocl build/duocl] [--config configs/bench.json]
-        [--rounds 3] [--steps 3] [--variants debian,skylakex] [--json OUT]
+        [--rounds 3] [--steps 3] [--variants debian,skylakex] [--torch-device cpu] [--json OUT]
+
+On a GPU machine, `--torch-device cuda` runs the PyTorch side on the GPU
+(float32 with TF32 off, torch.cuda.synchronize() before and after each timed
+step; attention by F.scaled_dot_product_attention, PyTorch's fused kernel,
+unless --torch-attention reference), and duocl on its default device (or
+--device, e.g. nvidia):
+
+    python3 bench/torch_vs_duocl.py --torch-device cuda --device nvidia \
+        --config configs/bench-gpu.json
 
 The PyTorch side is the model of tests/parity/torch_duo.py (its RMSNorm, RoPE,
 causal attention and SwiGLU functions) in float32, with the routes drawn by
@@ -26,6 +35,8 @@ environment is its own:
   passive    OMP_WAIT_POLICY=PASSIVE alone (OpenBLAS picks its kernels itself)
   haswell    OPENBLAS_CORETYPE=Haswell OMP_WAIT_POLICY=PASSIVE
   reference  Debian's reference BLAS (libblas3) instead of OpenBLAS
+  plain      the environment as it is (the default with --torch-device cuda,
+             where the CPU BLAS does not matter)
 Each worker reports which BLAS it loaded and, for OpenBLAS, the kernels it
 chose (openblas_get_corename, read through ctypes; threadpoolctl is used too
 when it is installed).
@@ -55,6 +66,7 @@ VARIANTS = {
     "haswell": ({"OPENBLAS_CORETYPE": "Haswell", "OMP_WAIT_POLICY": "PASSIVE"}, (), None),
     "reference": ({}, ("OPENBLAS_CORETYPE", "OMP_WAIT_POLICY"),
                   "/usr/lib/x86_64-linux-gnu/blas:/usr/lib/x86_64-linux-gnu/lapack"),
+    "plain": ({}, (), None),
 }
 
 # ------------------------------------------------------------ routes (duocl's generator)
@@ -123,13 +135,61 @@ def blas_info():
     return info
 
 
-def worker(config_path, threads, seed):
+def causal_attention_on(device_attention):
+    """torch_duo's causal_attention with the mask made on the tensors' device
+    ("reference"), or PyTorch's fused scaled_dot_product_attention ("sdpa")."""
+    import torch
+    import torch.nn.functional as F
+
+    def reference(q, k, v):
+        B, T, H, hd = q.shape
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, H, T, hd)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(hd)
+        future = torch.triu(torch.ones(T, T, dtype=torch.bool, device=q.device), diagonal=1)
+        probs = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)
+        return (probs @ v).transpose(1, 2).reshape(B, T, H * hd)
+
+    def sdpa(q, k, v):
+        B, T, H, hd = q.shape
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return out.transpose(1, 2).reshape(B, T, H * hd)
+
+    return sdpa if device_attention == "sdpa" else reference
+
+
+def worker(config_path, threads, seed, device, attention):
     import numpy as np
     import torch
     import torch.nn.functional as F
 
     ref = load_reference_model()
     torch.set_num_threads(threads)
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    if cuda:
+        if not torch.cuda.is_available():
+            print(json.dumps({"error": "--torch-device %s: this PyTorch (%s) sees no CUDA device"
+                              % (device, torch.__version__)}), flush=True)
+            return 1
+        # Plain float32 GEMMs, as duocl computes them.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        if hasattr(torch, "set_float32_matmul_precision"):
+            torch.set_float32_matmul_precision("highest")
+    if attention == "auto":
+        attention = "sdpa" if cuda and hasattr(F, "scaled_dot_product_attention") else "reference"
+    if attention == "sdpa" and not hasattr(F, "scaled_dot_product_attention"):
+        print(json.dumps({"error": "--torch-attention sdpa: PyTorch %s has no "
+                          "scaled_dot_product_attention" % torch.__version__}), flush=True)
+        return 1
+    if attention == "sdpa" or cuda:
+        # torch_duo's own function (kept as it is on the CPU) makes its mask on the CPU.
+        ref.causal_attention = causal_attention_on(attention)
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(dev)
     with open(config_path) as f:
         config = json.load(f)
     cfg, train = config["model"], config.get("train", {})
@@ -142,7 +202,8 @@ def worker(config_path, threads, seed):
     g = torch.Generator().manual_seed(seed)
 
     def normal(*shape, scale=0.02):
-        return (torch.randn(*shape, generator=g) * scale).requires_grad_(True)
+        # Drawn on the CPU, so every device starts from the same weights.
+        return (torch.randn(*shape, generator=g) * scale).to(dev).requires_grad_(True)
 
     out_scale = 0.02 / math.sqrt(2 * L)
     p = {"embed": normal(V, d)}
@@ -154,9 +215,9 @@ def worker(config_path, threads, seed):
             p["layer.%d.w1_%s" % (l, size)] = normal(d, width)
             p["layer.%d.w3_%s" % (l, size)] = normal(d, width)
             p["layer.%d.w2_%s" % (l, size)] = normal(width, d, scale=out_scale)
-        p["layer.%d.norm_att" % l] = torch.ones(d, requires_grad=True)
-        p["layer.%d.norm_ffn" % l] = torch.ones(d, requires_grad=True)
-    p["norm_out"] = torch.ones(d, requires_grad=True)
+        p["layer.%d.norm_att" % l] = torch.ones(d, device=dev, requires_grad=True)
+        p["layer.%d.norm_ffn" % l] = torch.ones(d, device=dev, requires_grad=True)
+    p["norm_out"] = torch.ones(d, device=dev, requires_grad=True)
     decay = [t for n, t in p.items() if "norm" not in n]
     no_decay = [t for n, t in p.items() if "norm" in n]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": train.get("weight_decay", 0.1)},
@@ -164,10 +225,11 @@ def worker(config_path, threads, seed):
                             lr=train.get("lr", 2e-3),
                             betas=(train.get("beta1", 0.9), train.get("beta2", 0.95)),
                             eps=train.get("eps", 1e-8))
-    cos, sin = (t.float() for t in ref.rope_tables(T, d // H, cfg.get("rope_theta", 10000.0)))
+    cos, sin = (t.float().to(dev)
+                for t in ref.rope_tables(T, d // H, cfg.get("rope_theta", 10000.0)))
     rng = np.random.default_rng(seed)
-    tokens = torch.from_numpy(rng.integers(0, V, size=(B, T)))
-    targets = torch.from_numpy(rng.integers(0, V, size=(B * T,)))
+    tokens = torch.from_numpy(rng.integers(0, V, size=(B, T))).to(dev)
+    targets = torch.from_numpy(rng.integers(0, V, size=(B * T,))).to(dev)
     cfg = dict(cfg, norm_eps=eps)
 
     def routed_ffn(h, l, route):
@@ -184,7 +246,7 @@ def worker(config_path, threads, seed):
         return x
 
     def step(k):
-        routes = torch.from_numpy(routes_for(seed, k, L, N, 0.5))
+        routes = torch.from_numpy(routes_for(seed, k, L, N, 0.5)).to(dev)
         opt.zero_grad(set_to_none=True)
         x = p["embed"][tokens]
         for l in range(L):
@@ -198,7 +260,10 @@ def worker(config_path, threads, seed):
         return float(loss)
 
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_info(),
-            "tokens_per_step": N}
+            "tokens_per_step": N, "device": str(dev), "attention": attention}
+    if cuda:
+        info.update(gpu=torch.cuda.get_device_name(dev), cuda=torch.version.cuda,
+                    tf32=torch.backends.cuda.matmul.allow_tf32)
     print(json.dumps({"ready": info}), flush=True)
     k = 0
     for line in sys.stdin:
@@ -211,8 +276,10 @@ def worker(config_path, threads, seed):
             k += 1
         times, losses = [], []
         for _ in range(steps):
+            sync()
             t0 = time.perf_counter()
             losses.append(step(k))
+            sync()
             times.append(time.perf_counter() - t0)
             k += 1
         print(json.dumps({"step_s": times, "loss": losses,
@@ -231,9 +298,17 @@ def start_worker(name, args):
                                              if env.get("LD_LIBRARY_PATH") else "")
     proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker",
                              "--config", args.config, "--threads", str(args.threads),
-                             "--seed", str(args.seed)],
+                             "--seed", str(args.seed), "--torch-device", args.torch_device,
+                             "--torch-attention", args.torch_attention],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
-    ready = json.loads(proc.stdout.readline())["ready"]
+    line = proc.stdout.readline()
+    if not line:
+        sys.exit("torch_vs_duocl.py: the PyTorch worker [%s] exited (rc %s) before it was ready"
+                 % (name, proc.wait()))
+    message = json.loads(line)
+    if "error" in message:
+        sys.exit("torch_vs_duocl.py: " + message["error"])
+    ready = message["ready"]
     shown = {k: env[k] for k in ("OPENBLAS_CORETYPE", "OMP_WAIT_POLICY", "LD_LIBRARY_PATH")
              if k in env}
     return proc, ready, shown
@@ -267,14 +342,28 @@ def main():
     ap.add_argument("--steps", type=int, default=3, help="timed steps per run")
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps before them")
     ap.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
-    ap.add_argument("--variants", default="debian,skylakex",
-                    help="PyTorch variants: " + ", ".join(VARIANTS))
+    ap.add_argument("--variants", default=None,
+                    help="PyTorch variants: " + ", ".join(VARIANTS)
+                    + " (default debian,skylakex; plain with --torch-device cuda)")
+    ap.add_argument("--torch-device", default="cpu",
+                    help="where PyTorch runs: cpu (default) or cuda (cuda:N)")
+    ap.add_argument("--torch-attention", default="auto",
+                    choices=("auto", "reference", "sdpa"),
+                    help="PyTorch attention: the explicit T x T softmax of "
+                    "tests/parity/torch_duo.py (reference) or scaled_dot_product_attention "
+                    "(sdpa); auto: sdpa on CUDA, reference on the CPU")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", help="write every measurement here")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        return worker(args.config, args.threads, args.seed)
+        return worker(args.config, args.threads, args.seed, args.torch_device,
+                      args.torch_attention)
+    if args.torch_device != "cpu" and not args.torch_device.startswith("cuda"):
+        sys.exit("torch_vs_duocl.py: --torch-device %r: need cpu or cuda (cuda:N)"
+                 % args.torch_device)
+    if args.variants is None:
+        args.variants = "plain" if args.torch_device != "cpu" else "debian,skylakex"
 
     names = [v for v in args.variants.split(",") if v]
     for v in names:
@@ -293,6 +382,10 @@ def main():
               % (v, ready["torch"], ready["threads"], env or "{}", ", ".join(blas["libraries"]),
                  blas.get("corename", "(not OpenBLAS)"),
                  blas["threadpoolctl"] if isinstance(blas["threadpoolctl"], str) else "see --json"))
+        if "gpu" in ready:
+            print("    on %s (%s, CUDA %s), float32, TF32 %s, attention %s"
+                  % (ready["device"], ready["gpu"], ready["cuda"], "on" if ready["tf32"] else "off",
+                     ready["attention"]))
     results = {"duocl": []}
     results.update({v: [] for v in names})
     order = ["duocl"] + names
