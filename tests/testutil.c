@@ -247,6 +247,7 @@ bool test_same_logs(const test_log *a, const test_log *b, char *why, size_t size
             snprintf(why, size, "record %d differs:\n  %s\n  %s", i + 1, a->line[i], b->line[i]);
             return false;
         }
+    snprintf(why, size, "the same %d records", a->n);
     return true;
 }
 

@@ -71,9 +71,10 @@ bool test_same_files(const char *a, const char *b, char *why, size_t size);
 /* The "state.step" a checkpoint file holds; UINT64_MAX if it cannot be read. */
 uint64_t test_checkpoint_step(const char *path);
 
-/* A run's log.jsonl, one record a line, without the newline and cut at the
- * first timing field (tokens_per_s, elapsed_s), which differs between runs:
- * what is left must be equal bit for bit between a run and its resumed copy. */
+/* A run's log.jsonl (its first TEST_LOG_LINES records), one record a line,
+ * without the newline and cut at the first timing field (tokens_per_s,
+ * elapsed_s), which differs between runs: what is left must be equal bit for
+ * bit between a run and its resumed copy. */
 enum { TEST_LOG_LINES = 256, TEST_LOG_LINE = 512 };
 typedef struct test_log {
     bool found; /* false: the file could not be opened (and n is 0) */
