@@ -103,6 +103,9 @@ static void read_device(cl_platform_id platform, cl_device_id device, duo_device
     clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof bytes, &bytes, NULL);
     info->global_mem_bytes = bytes;
     bytes = 0;
+    clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof bytes, &bytes, NULL);
+    info->max_alloc_bytes = bytes;
+    bytes = 0;
     clGetDeviceInfo(device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof bytes, &bytes, NULL);
     info->local_mem_bytes = bytes;
     size_t wg = 1;

@@ -101,6 +101,111 @@ static duo_status allocate(duo_model *m)
                                  &m->rope);
 }
 
+/* ---- device memory: what a model and a batch need, before allocating ---- */
+
+typedef struct memory_need {
+    double total, largest; /* bytes: all buffers, the largest one */
+    const char *largest_name;
+} memory_need;
+
+/* `count` buffers of `bytes` each. */
+static void need_buffers(memory_need *n, double count, double bytes, const char *name)
+{
+    n->total += count * bytes;
+    if (count > 0 && bytes > n->largest) {
+        n->largest = bytes;
+        n->largest_name = name;
+    }
+}
+
+/* The model's four flat buffers, with an alignment gap after each tensor. */
+static double parameter_floats(const duo_model_config *c, size_t align)
+{
+    double d = c->d_model, L = c->n_layers, fs = c->ffn_small, fb = c->ffn_big;
+    double floats = (double)c->vocab * d + L * (4 * d * d + 3 * d * (fs + fb) + 2 * d) + d;
+    return floats + (double)align * (12 * L + 2);
+}
+
+/* Mirrors duo_activations_create's buffers (model_pass.c), in doubles so
+ * that a huge batch cannot overflow; small index buffers are left out. */
+static void need_activations(memory_need *n, const duo_model_config *c, double B, double T,
+                             bool training)
+{
+    const double f = sizeof(float);
+    double N = B * T, d = c->d_model, L = c->n_layers, V = c->vocab;
+    double F = c->ffn_big > c->ffn_small ? c->ffn_big : c->ffn_small;
+    /* One sequence's attention buffers times B: they are per sequence. */
+    duo_attention_shape one = {.B = 1, .T = (size_t)T, .H = (size_t)c->n_heads,
+                               .hd = (size_t)(c->d_model / c->n_heads)};
+    double saved = B * (double)duo_attention_saved_floats(one);
+    double scratch = B * (double)duo_attention_scratch_floats(one);
+    double ffn_layers = training ? L : 1;
+    need_buffers(n, 2 + 2 * L, 4 * N, "token and index buffers");
+    need_buffers(n, 1, L * N, "the routes");
+    need_buffers(n, (L + 1) + 4 * L + 6, f * N * d, "(tokens, d_model) activations");
+    need_buffers(n, 2 * L + 2, f * N, "per-token norms and losses");
+    need_buffers(n, training ? L : 1, f * saved, "attention's saved scores");
+    need_buffers(n, 1, f * scratch, "attention's scratch");
+    need_buffers(n, 3 * ffn_layers, f * N * c->ffn_small, "the small FFN's activations");
+    need_buffers(n, 3 * ffn_layers, f * N * c->ffn_big, "the big FFN's activations");
+    need_buffers(n, 1, f * N * V, "the logits");
+    if (training) {
+        need_buffers(n, 9 + 1, f * N * d, "(tokens, d_model) gradients");
+        need_buffers(n, 3, f * N * F, "the FFN's gradients");
+        need_buffers(n, 1, 4 * (V + 1), "the embedding's index");
+    }
+}
+
+static memory_need memory_needed(const duo_model_config *c, size_t align, double batch, double ctx,
+                                 bool training)
+{
+    memory_need n = {0};
+    double params = 4 * parameter_floats(c, align);
+    need_buffers(&n, 4, params, "the parameters");
+    if (batch > 0)
+        need_activations(&n, c, batch, ctx, training);
+    return n;
+}
+
+static bool fits(memory_need n, const duo_device_info *dev)
+{
+    return (dev->global_mem_bytes == 0 || n.total <= (double)dev->global_mem_bytes) &&
+           (dev->max_alloc_bytes == 0 || n.largest <= (double)dev->max_alloc_bytes);
+}
+
+duo_status duo_model_check_device_memory(duo_runtime *rt, const duo_model_config *c, size_t batch,
+                                         size_t ctx, bool training)
+{
+    const duo_device_info *dev = &rt->device;
+    size_t align = view_alignment_floats(rt);
+    memory_need need = memory_needed(c, align, (double)batch, (double)ctx, training);
+    if (fits(need, dev))
+        return DUO_OK;
+    const double GiB = 1024.0 * 1024.0 * 1024.0;
+    char allows[400];
+    snprintf(allows, sizeof allows, "device '%s' allows %.2f GiB in all and %.2f GiB per buffer",
+             dev->name, (double)dev->global_mem_bytes / GiB, (double)dev->max_alloc_bytes / GiB);
+    char what[160];
+    snprintf(what, sizeof what, "%.2f GiB (the largest buffer, %s, %.2f GiB)", need.total / GiB,
+             need.largest_name, need.largest / GiB);
+    if (batch == 0 || !fits(memory_needed(c, align, 1, (double)ctx, training), dev))
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "the model (%d layers, d_model %d, vocab %d, FFNs "
+                        "%d/%d)%s %s; %s; use a smaller model", c->n_layers, c->d_model,
+                        c->vocab, c->ffn_big, c->ffn_small,
+                        batch ? " and the activations of one sequence need" : " needs", what, allows);
+    size_t lo = 1, hi = batch; /* lo fits, hi does not */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (fits(memory_needed(c, align, (double)mid, (double)ctx, training), dev))
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return duo_fail(DUO_ERR_INVALID_ARGUMENT, "model + %s activations need %s for batch %zu of %zu "
+                    "tokens; %s; try --batch %zu (train: train.batch)", training ? "training" : "evaluation",
+                    what, batch, ctx, allows, lo);
+}
+
 duo_status duo_model_create(duo_runtime *rt, const duo_model_config *config, duo_model **out)
 {
     *out = NULL;
@@ -113,6 +218,11 @@ duo_status duo_model_create(duo_runtime *rt, const duo_model_config *config, duo
     m->rt = rt;
     m->config = *config;
     m->head_dim = (size_t)(config->d_model / config->n_heads);
+    duo_status fit = duo_model_check_device_memory(rt, config, 0, 0, false);
+    if (fit != DUO_OK) {
+        free(m);
+        return fit;
+    }
     lay_out(m, view_alignment_floats(rt));
     duo_status st = allocate(m);
     if (st != DUO_OK) {

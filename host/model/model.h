@@ -74,6 +74,16 @@ typedef struct duo_model {
 duo_status duo_model_create(duo_runtime *rt, const duo_model_config *config, duo_model **out);
 void duo_model_destroy(duo_model *m);
 
+/* Checks before anything is allocated that the model's buffers (parameters,
+ * gradients, AdamW moments) and, for batch > 0, the activations of `batch`
+ * sequences of `ctx` tokens fit the device: every buffer within its
+ * CL_DEVICE_MAX_MEM_ALLOC_SIZE, all of them within CL_DEVICE_GLOBAL_MEM_SIZE.
+ * Otherwise DUO_ERR_INVALID_ARGUMENT with what is needed, what the device
+ * allows and the largest batch that fits ("model + activations need 9.1 GiB
+ * for batch 512, device 'X' allows 8 GiB; try --batch 448"). */
+duo_status duo_model_check_device_memory(duo_runtime *rt, const duo_model_config *config,
+                                         size_t batch, size_t ctx, bool training);
+
 /* Normal(0, 0.02) weights with the output projections (wo, w2_*) scaled by
  * 1/sqrt(2L), unit norm gains, zero optimizer state; drawn on the host from
  * the seed, so the same seed gives the same model on every device. */

@@ -164,6 +164,7 @@ duo_status duo_activations_create(duo_model *m, size_t batch, size_t ctx, bool t
         return duo_fail(DUO_ERR_INVALID_ARGUMENT,
                         "a batch of %zu sequences of %zu tokens: need at least 1 of 1 to %d tokens",
                         batch, ctx, m->config.ctx);
+    DUO_TRY(duo_model_check_device_memory(m->rt, &m->config, batch, ctx, training));
     duo_activations *a = calloc(1, sizeof *a);
     if (!a)
         return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for activations");

@@ -38,6 +38,7 @@ typedef struct duo_device_info {
     unsigned compute_units;
     unsigned clock_mhz;
     uint64_t global_mem_bytes;
+    uint64_t max_alloc_bytes; /* the largest single buffer (CL_DEVICE_MAX_MEM_ALLOC_SIZE) */
     uint64_t local_mem_bytes;
     size_t max_work_group_size;
     bool fp16, fp64;
