@@ -1,5 +1,7 @@
 /* Option parsing and error reporting for every command. */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +155,39 @@ int cli_report(duo_status status)
     if (status != DUO_OK)
         fprintf(stderr, "duocl: error: %s\n", duo_last_error());
     return cli_exit_code(status);
+}
+
+bool cli_whole(const char *command, const cli_option *option, long lo, long hi, long *out)
+{
+    if (!option->value)
+        return true;
+    const char *text = option->value;
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || errno || isspace((unsigned char)*text) || v < lo || v > hi) {
+        fprintf(stderr, "duocl %s: --%s '%s': allowed a whole number from %ld to %ld\n", command,
+                option->name, text, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_real(const char *command, const cli_option *option, double lo, double hi, double *out)
+{
+    if (!option->value)
+        return true;
+    const char *text = option->value;
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end || isspace((unsigned char)*text) || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "duocl %s: --%s '%s': allowed a number from %g to %g\n", command,
+                option->name, text, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
 }
 
 const char *cli_device_selector(const cli_option *device_option)

@@ -39,6 +39,17 @@ int cli_report(duo_status status);
 /* The exit code for a status: 1 for bad input, 2 for internal failures. */
 int cli_exit_code(duo_status status);
 
+/* An option's value as a whole number (decimal digits, no exponent) or a
+ * real number from lo to hi. true with *out set, or true with *out
+ * unchanged when the option was not given; false after printing
+ * "duocl COMMAND: --NAME 'VALUE': allowed a whole number from LO to HI". */
+bool cli_whole(const char *command, const cli_option *option, long lo, long hi, long *out);
+/* Upper bounds of --batch (sequences; the device's memory decides what
+ * fits) and --tokens (per domain). */
+#define CLI_MAX_BATCH (1L << 24)
+#define CLI_MAX_TOKENS (1L << 40)
+bool cli_real(const char *command, const cli_option *option, double lo, double hi, double *out);
+
 /* --device if given, else $DUOCL_DEVICE, else NULL (the default device). */
 const char *cli_device_selector(const cli_option *device_option);
 

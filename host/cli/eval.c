@@ -22,9 +22,10 @@ static const char HELP[] =
     "actually used (mean BIG layers per token) and the FFN FLOP fraction of all-big,\n"
     "with the evaluation time. Tokens routed to small or skip never touch the big\n"
     "weights, so the time follows the budget. Results are added to RUN/eval.json\n"
-    "under the SPEC.";
+    "under the SPEC; an eval.json that does not parse is left as it is (exit 1)\n"
+    "unless --force.";
 
-enum { ROUTES, TOKENS, DOMAINS, BATCH, CHECKPOINT, DEVICE, N_OPTIONS };
+enum { ROUTES, TOKENS, DOMAINS, BATCH, CHECKPOINT, DEVICE, FORCE, N_OPTIONS };
 
 /* The table's header, then one row per domain as it is done. */
 void cli_print_eval_domain(const duo_eval_summary *s, int index, void *user)
@@ -47,6 +48,7 @@ static int run_eval(int argc, char **argv)
         {"batch", "B", "windows per forward pass (default: the run's train.batch)", NULL},
         {"checkpoint", "PATH", "checkpoint to load (default RUN/checkpoints/final or latest)", NULL},
         {"device", "D", "device selector (default: $DUOCL_DEVICE, else the best device)", NULL},
+        {"force", NULL, "if RUN/eval.json is damaged, keep it as eval.json.bad and start a new one", NULL},
     };
     const char *run_dir;
     int code = cli_parse(&cli_eval_command, argc, argv, o, N_OPTIONS, &run_dir, 1, 1, HELP);
@@ -56,22 +58,21 @@ static int run_eval(int argc, char **argv)
         fprintf(stderr, "duocl eval: --routes SPEC is required (see 'duocl eval --help')\n");
         return CLI_USER_ERROR;
     }
-    long tokens = o[TOKENS].value ? atol(o[TOKENS].value) : 0;
-    if (o[TOKENS].value && tokens < 1) {
-        fprintf(stderr, "duocl eval: --tokens '%s': allowed a whole number >= 1\n", o[TOKENS].value);
+    long tokens = 0, batch = 0; /* 0: the run's */
+    if (!cli_whole("eval", &o[TOKENS], 1, CLI_MAX_TOKENS, &tokens) ||
+        !cli_whole("eval", &o[BATCH], 1, CLI_MAX_BATCH, &batch))
         return CLI_USER_ERROR;
-    }
-    long batch = o[BATCH].value ? atol(o[BATCH].value) : 0;
-    if (o[BATCH].value && batch < 1) {
-        fprintf(stderr, "duocl eval: --batch '%s': allowed a whole number >= 1\n", o[BATCH].value);
-        return CLI_USER_ERROR;
-    }
     duo_eval_options opt = {.run_dir = run_dir, .checkpoint = o[CHECKPOINT].value,
                             .routes = o[ROUTES].value, .tokens = (size_t)tokens,
                             .domains = o[DOMAINS].value, .batch = (size_t)batch,
-                            .device = cli_device_selector(&o[DEVICE]), .callback = cli_print_eval_domain};
+                            .device = cli_device_selector(&o[DEVICE]), .force = o[FORCE].value != NULL,
+                            .callback = cli_print_eval_domain};
     duo_eval_summary summary;
-    return cli_report(duo_eval_run(NULL, &opt, &summary));
+    summary.bad_copy[0] = '\0';
+    duo_status st = duo_eval_run(NULL, &opt, &summary);
+    if (summary.bad_copy[0])
+        fprintf(stderr, "duocl eval: the damaged %s was kept as %s\n", summary.path, summary.bad_copy);
+    return cli_report(st);
 }
 
 const cli_command cli_eval_command = {

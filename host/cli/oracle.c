@@ -43,6 +43,22 @@ static bool parse_budgets(const char *text, uint64_t *out)
     return *out != 0;
 }
 
+/* "K0:K1", each a whole number 0..63 (the library checks them against L). */
+static bool parse_vary(const char *text, int *from, int *to)
+{
+    char *end;
+    long a = strtol(text, &end, 10);
+    if (end == text || *end != ':' || a < 0 || a > 63)
+        return false;
+    const char *second = end + 1;
+    long b = strtol(second, &end, 10);
+    if (end == second || *end || b < 0 || b > 63)
+        return false;
+    *from = (int)a;
+    *to = (int)b;
+    return true;
+}
+
 static void print_table(const duo_oracle_domain_summary *r)
 {
     printf("\n%s: %llu tokens; all-small %.4f, all-big %.4f bits/byte\n", r->name,
@@ -111,24 +127,16 @@ static int run_oracle(int argc, char **argv)
         fprintf(stderr, "duocl oracle: --alphabet '%s': allowed SB, KB, KSB\n", o[ALPHABET].value);
         return CLI_USER_ERROR;
     }
-    if (o[RANDOM].value && (opt.random_n = atoi(o[RANDOM].value)) < 1) {
-        fprintf(stderr, "duocl oracle: --random '%s': allowed a whole number >= 1\n", o[RANDOM].value);
+    long random_n = opt.random_n, tokens = DUO_ORACLE_DEFAULT_TOKENS, batch = 0; /* 0: the run's */
+    if (!cli_whole("oracle", &o[RANDOM], 1, 1000000, &random_n) ||
+        !cli_whole("oracle", &o[TOKENS], 1, CLI_MAX_TOKENS, &tokens) ||
+        !cli_whole("oracle", &o[BATCH], 1, CLI_MAX_BATCH, &batch))
         return CLI_USER_ERROR;
-    }
-    long tokens = o[TOKENS].value ? atol(o[TOKENS].value) : DUO_ORACLE_DEFAULT_TOKENS;
-    if (tokens < 1) {
-        fprintf(stderr, "duocl oracle: --tokens '%s': allowed a whole number >= 1\n", o[TOKENS].value);
-        return CLI_USER_ERROR;
-    }
-    long batch = o[BATCH].value ? atol(o[BATCH].value) : 0;
-    if (o[BATCH].value && batch < 1) {
-        fprintf(stderr, "duocl oracle: --batch '%s': allowed a whole number >= 1\n", o[BATCH].value);
-        return CLI_USER_ERROR;
-    }
+    opt.random_n = (int)random_n;
     opt.tokens = (size_t)tokens;
     opt.batch = (size_t)batch;
     if ((o[BUDGETS].value && !parse_budgets(o[BUDGETS].value, &opt.budgets)) ||
-        (opt.vary && sscanf(o[VARY].value, "%d:%d", &opt.vary_from, &opt.vary_to) != 2)) {
+        (opt.vary && !parse_vary(o[VARY].value, &opt.vary_from, &opt.vary_to))) {
         fprintf(stderr, "duocl oracle: --budgets/--vary: allowed budgets are 0 to L (the model's "
                         "layers), as in --budgets 1,3,5 --vary 3:1\n");
         return CLI_USER_ERROR;

@@ -3,6 +3,7 @@
  * options, calls duo_router_train and prints its progress. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +54,7 @@ static bool parse_whole(const cli_option *option, int *out)
     double v = *out;
     if (!parse_number(option, &v))
         return false;
-    if (v != (double)(long)v || v < -1e9 || v > 1e9) {
+    if (!(v >= -1e9 && v <= 1e9) || v != floor(v)) { /* NaN and huge values too, before the cast */
         fprintf(stderr, "duocl router train: --%s '%s': not a whole number\n", option->name,
                 option->value);
         return false;

@@ -89,10 +89,19 @@ void cli_print_tune_event(const duo_tune_event *e, void *user)
     }
 }
 
+/* "M,N,K", each a whole number from 1 to 65536. */
 static bool parse_shape(const char *s, size_t *m, size_t *n, size_t *k)
 {
-    char extra;
-    return sscanf(s, "%zu,%zu,%zu%c", m, n, k, &extra) == 3 && *m > 0 && *n > 0 && *k > 0;
+    size_t *dims[] = {m, n, k};
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 65536 || *end != (i < 2 ? ',' : '\0'))
+            return false;
+        *dims[i] = (size_t)v;
+        s = end + 1;
+    }
+    return true;
 }
 
 enum { DEVICE, FRACTION, SHAPE, SECONDS, CONFIG, NO_BENCH, ROUNDS, MIN_INDIRECT, N_OPTIONS };
@@ -120,25 +129,26 @@ static int run_tune(int argc, char **argv)
         return code == CLI_HELP_SHOWN ? CLI_OK : code;
     duo_tune_options o = {
         .device = cli_device_selector(&opt[DEVICE]),
-        .fraction = opt[FRACTION].value ? atof(opt[FRACTION].value) : 0.25,
-        .seconds = opt[SECONDS].value ? atof(opt[SECONDS].value) : 240.0,
+        .fraction = 0.25,
+        .seconds = 240.0,
         .m = 1024, .n = 256, .k = 256,
     };
-    int rounds = opt[ROUNDS].value ? atoi(opt[ROUNDS].value) : 1;
-    if (!(o.fraction > 0 && o.fraction <= 1)) {
-        fprintf(stderr, "duocl tune: error: --fraction must be in (0, 1], got %s\n", opt[FRACTION].value);
+    long rounds = 1, min_indirect = -1;
+    if (!cli_real("tune", &opt[FRACTION], 0, 1, &o.fraction) ||
+        !cli_real("tune", &opt[SECONDS], 0.001, 1e7, &o.seconds) ||
+        !cli_whole("tune", &opt[ROUNDS], 1, 1000, &rounds) ||
+        !cli_whole("tune", &opt[MIN_INDIRECT], 0, 1 << 20, &min_indirect))
         return CLI_USER_ERROR;
-    }
-    if (!(o.seconds > 0) || rounds < 1) {
-        fprintf(stderr, "duocl tune: error: --seconds must be > 0 and --rounds >= 1\n");
+    if (!(o.fraction > 0)) {
+        fprintf(stderr, "duocl tune: --fraction '%s': allowed a number in (0, 1]\n", opt[FRACTION].value);
         return CLI_USER_ERROR;
     }
     if (opt[SHAPE].value && !parse_shape(opt[SHAPE].value, &o.m, &o.n, &o.k)) {
-        fprintf(stderr, "duocl tune: error: --shape takes M,N,K (positive), got '%s'\n", opt[SHAPE].value);
+        fprintf(stderr, "duocl tune: error: --shape takes M,N,K (each 1 to 65536), got '%s'\n", opt[SHAPE].value);
         return CLI_USER_ERROR;
     }
     if (opt[MIN_INDIRECT].value)
-        o.min_indirect = atoi(opt[MIN_INDIRECT].value) > 0 ? atoi(opt[MIN_INDIRECT].value) : -1;
+        o.min_indirect = min_indirect > 0 ? (int)min_indirect : -1;
 
     tune_cli c = {.options = &o, .config = opt[CONFIG].value};
     ssize_t len = opt[NO_BENCH].value ? -1 : readlink("/proc/self/exe", c.self, sizeof c.self - 1);
