@@ -23,6 +23,7 @@ typedef enum field_kind {
     FIELD_NUMBER,   /* double member, finite number in the range */
     FIELD_SEED,     /* uint64_t member, integral number in [0, 2^53] */
     FIELD_SCHEDULE, /* duo_schedule_kind member, "cosine" | "constant" */
+    FIELD_ATTENTION, /* duo_attention_kind member, "auto" | "fused" | "gemm" */
     FIELD_PATH,     /* char[DUO_CONFIG_PATH_MAX] member, non-empty string */
     FIELD_DOMAINS   /* the train.domain_weights object */
 } field_kind;
@@ -49,6 +50,7 @@ static const field MODEL_FIELDS[] = {
     {"ffn_small", FIELD_INT, AT(model.ffn_small), 1, 1048576, false, false, false},
     {"rope_theta", FIELD_NUMBER, AT(model.rope_theta), 0, INFINITY, true, false, false},
     {"norm_eps", FIELD_NUMBER, AT(model.norm_eps), 0, 1, true, false, false},
+    {"attention", FIELD_ATTENTION, AT(model.attention), 0, 0, false, false, false},
 };
 
 static const field TRAIN_FIELDS[] = {
@@ -150,6 +152,9 @@ static void describe(const field *f, char *buf, size_t size)
         return;
     case FIELD_SCHEDULE:
         snprintf(buf, size, "\"cosine\" or \"constant\"");
+        return;
+    case FIELD_ATTENTION:
+        snprintf(buf, size, "\"auto\", \"fused\" or \"gemm\"");
         return;
     case FIELD_PATH:
         snprintf(buf, size, "a non-empty string of at most %d bytes", DUO_CONFIG_PATH_MAX - 1);
@@ -295,6 +300,17 @@ static duo_status parse_field(const char *source, const char *section, const fie
         else
             return bad_value(source, section, f, item);
         return DUO_OK;
+    }
+    case FIELD_ATTENTION: {
+        const char *s = cJSON_GetStringValue((cJSON *)item);
+        duo_attention_kind *out = (duo_attention_kind *)(base + f->offset);
+        duo_attention_kind kinds[] = {DUO_ATTENTION_AUTO, DUO_ATTENTION_FUSED, DUO_ATTENTION_GEMM};
+        for (int k = 0; k < 3; k++)
+            if (s && strcmp(s, duo_attention_kind_name(kinds[k])) == 0) {
+                *out = kinds[k];
+                return DUO_OK;
+            }
+        return bad_value(source, section, f, item);
     }
     case FIELD_PATH: {
         const char *s = cJSON_GetStringValue((cJSON *)item);
@@ -594,6 +610,9 @@ static cJSON *to_tree(const duo_config *c)
             case FIELD_SCHEDULE:
                 item = cJSON_CreateString(duo_schedule_kind_name(*(const duo_schedule_kind *)p));
                 break;
+            case FIELD_ATTENTION:
+                item = cJSON_CreateString(duo_attention_kind_name(*(const duo_attention_kind *)p));
+                break;
             case FIELD_PATH: {
                 char path[DUO_CONFIG_PATH_MAX];
                 snprintf(path, sizeof path, "%.*s", DUO_CONFIG_PATH_MAX - 1, p);
@@ -669,4 +688,9 @@ duo_status duo_config_save(const duo_config *config, const char *path)
 const char *duo_schedule_kind_name(duo_schedule_kind kind)
 {
     return kind == DUO_SCHEDULE_CONSTANT ? "constant" : "cosine";
+}
+
+const char *duo_attention_kind_name(duo_attention_kind kind)
+{
+    return kind == DUO_ATTENTION_FUSED ? "fused" : kind == DUO_ATTENTION_GEMM ? "gemm" : "auto";
 }

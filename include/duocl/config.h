@@ -6,7 +6,8 @@
  * The JSON has three objects, each optional key shown with its default:
  *
  *   "model": { "vocab", "d_model", "n_layers", "n_heads", "ctx", "ffn_big"  (required),
- *              "ffn_small": ffn_big / 16, "rope_theta": 10000, "norm_eps": 1e-5 }
+ *              "ffn_small": ffn_big / 16, "rope_theta": 10000, "norm_eps": 1e-5,
+ *              "attention": "auto" | "fused" | "gemm" }
  *   "train": { "batch": 16, "steps": 300, "lr": 2e-3, "warmup": 30, "min_lr": 2e-4,
  *              "schedule": "cosine" | "constant", "weight_decay": 0.1,
  *              "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "grad_clip": 1.0 (0: off),
@@ -38,6 +39,18 @@ enum {
     DUO_CONFIG_PATH_MAX = 1024  /* a path's buffer, NUL included */
 };
 
+/* How the model computes attention (the same function either way): "fused"
+ * kernels that never hold the (T, T) scores, "gemm" through CLBlast's batched
+ * products and the (T, T) probabilities, or "auto", the vendor profile's
+ * choice for the device (the GEMM path where the fused kernels cannot take
+ * the head dim). An absent key is "auto", so older configs and checkpoints
+ * load unchanged. */
+typedef enum duo_attention_kind {
+    DUO_ATTENTION_AUTO = 0,
+    DUO_ATTENTION_FUSED = 1,
+    DUO_ATTENTION_GEMM = 2
+} duo_attention_kind;
+
 typedef struct duo_model_config {
     int vocab;          /* V: token ids are 0..V-1; >= 257 with the byte tokenizer */
     int d_model;        /* d */
@@ -48,6 +61,7 @@ typedef struct duo_model_config {
     int ffn_small;      /* F_small <= F_big */
     double rope_theta;
     double norm_eps;    /* RMSNorm epsilon */
+    duo_attention_kind attention;
 } duo_model_config;
 
 typedef enum duo_schedule_kind {
@@ -117,6 +131,9 @@ duo_status duo_config_save(const duo_config *config, const char *path);
 
 /* "cosine" / "constant". */
 const char *duo_schedule_kind_name(duo_schedule_kind kind);
+
+/* "auto" / "fused" / "gemm". */
+const char *duo_attention_kind_name(duo_attention_kind kind);
 
 #ifdef __cplusplus
 }
