@@ -16,6 +16,8 @@ typedef struct duo_profile {
     size_t work_group_1d;          /* element-wise kernels */
     size_t work_group_reduce;      /* reductions: a power of two */
     size_t work_group_2d;          /* tiled kernels use work_group_2d x work_group_2d */
+    bool attention_fused;          /* "attention": "auto" runs the fused kernels
+                                    * (kernels/attention_fused.cl), else the GEMM path */
     bool binary_cache;             /* keep compiled programs on disk */
     bool simulator;                /* not real hardware: ranked after every real device */
     const char *quirks;            /* what is known about the driver, for humans */

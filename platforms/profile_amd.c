@@ -14,6 +14,8 @@ const duo_profile duo_profile_amd = {
     .work_group_1d = 256,
     .work_group_reduce = 256,
     .work_group_2d = 16,
+    /* Not measured here yet; the GEMM path writes (T, T) scores to global memory. */
+    .attention_fused = true,
     .binary_cache = true,
     .quirks = "wavefronts of 64 (GCN) or 32 (RDNA); max work-group 256 on older drivers",
 };

@@ -14,6 +14,8 @@ const duo_profile duo_profile_generic = {
     .work_group_1d = 64,
     .work_group_reduce = 64,
     .work_group_2d = 8,
+    /* An unknown device keeps CLBlast's products. */
+    .attention_fused = false,
     .binary_cache = false,
     .quirks = "unknown vendor: conservative work-group sizes, no binary cache",
 };

@@ -13,6 +13,8 @@ const duo_profile duo_profile_intel = {
     .work_group_1d = 128,
     .work_group_reduce = 128,
     .work_group_2d = 8,
+    /* Not measured here yet; the GEMM path writes (T, T) scores to global memory. */
+    .attention_fused = true,
     .binary_cache = true,
     .quirks = "sub-groups of 8-32; integrated GPUs share host memory",
 };

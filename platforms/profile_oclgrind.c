@@ -15,6 +15,7 @@ const duo_profile duo_profile_oclgrind = {
     .work_group_1d = 32,
     .work_group_reduce = 32,
     .work_group_2d = 4,
+    .attention_fused = true,
     .binary_cache = false,
     .simulator = true,
     .quirks = "a simulator: thousands of times slower than hardware; use small sizes",

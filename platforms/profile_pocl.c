@@ -16,6 +16,8 @@ const duo_profile duo_profile_pocl = {
     .work_group_1d = 64,
     .work_group_reduce = 64,
     .work_group_2d = 8,
+    /* Faster than the GEMM path here (README, Benchmarks). */
+    .attention_fused = true,
     /* PoCL caches compiled kernels itself; reading binaries back triggers
      * another compile, so our own cache only slows it down. */
     .binary_cache = false,

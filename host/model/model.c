@@ -129,7 +129,7 @@ static double parameter_floats(const duo_model_config *c, size_t align)
 /* Mirrors duo_activations_create's buffers (model_pass.c), in doubles so
  * that a huge batch cannot overflow; small index buffers are left out. */
 static void need_activations(memory_need *n, const duo_model_config *c, double B, double T,
-                             bool training)
+                             bool training, bool fused)
 {
     const double f = sizeof(float);
     double N = B * T, d = c->d_model, L = c->n_layers, V = c->vocab;
@@ -137,14 +137,16 @@ static void need_activations(memory_need *n, const duo_model_config *c, double B
     /* One sequence's attention buffers times B: they are per sequence. */
     duo_attention_shape one = {.B = 1, .T = (size_t)T, .H = (size_t)c->n_heads,
                                .hd = (size_t)(c->d_model / c->n_heads)};
-    double saved = B * (double)duo_attention_saved_floats(one);
-    double scratch = B * (double)duo_attention_scratch_floats(one);
+    double saved = B * (double)(fused ? duo_attention_fused_saved_floats(one)
+                                      : duo_attention_saved_floats(one));
+    double scratch = B * (double)(fused ? duo_attention_fused_scratch_floats(one)
+                                        : duo_attention_scratch_floats(one));
     double ffn_layers = training ? L : 1;
     need_buffers(n, 2 + 2 * L, 4 * N, "token and index buffers");
     need_buffers(n, 1, L * N, "the routes");
     need_buffers(n, (L + 1) + 4 * L + 6, f * N * d, "(tokens, d_model) activations");
     need_buffers(n, 2 * L + 2, f * N, "per-token norms and losses");
-    need_buffers(n, training ? L : 1, f * saved, "attention's saved scores");
+    need_buffers(n, training ? L : 1, f * saved, "attention's saved block");
     need_buffers(n, 1, f * scratch, "attention's scratch");
     need_buffers(n, 3 * ffn_layers, f * N * c->ffn_small, "the small FFN's activations");
     need_buffers(n, 3 * ffn_layers, f * N * c->ffn_big, "the big FFN's activations");
@@ -157,13 +159,13 @@ static void need_activations(memory_need *n, const duo_model_config *c, double B
 }
 
 static memory_need memory_needed(const duo_model_config *c, size_t align, double batch, double ctx,
-                                 bool training)
+                                 bool training, bool fused)
 {
     memory_need n = {0};
     double params = 4 * parameter_floats(c, align);
     need_buffers(&n, 4, params, "the parameters");
     if (batch > 0)
-        need_activations(&n, c, batch, ctx, training);
+        need_activations(&n, c, batch, ctx, training, fused);
     return n;
 }
 
@@ -178,7 +180,9 @@ duo_status duo_model_check_device_memory(duo_runtime *rt, const duo_model_config
 {
     const duo_device_info *dev = &rt->device;
     size_t align = view_alignment_floats(rt);
-    memory_need need = memory_needed(c, align, (double)batch, (double)ctx, training);
+    bool fused;
+    DUO_TRY(duo_model_attention_path(rt, c, &fused));
+    memory_need need = memory_needed(c, align, (double)batch, (double)ctx, training, fused);
     if (fits(need, dev))
         return DUO_OK;
     const double GiB = 1024.0 * 1024.0 * 1024.0;
@@ -188,7 +192,7 @@ duo_status duo_model_check_device_memory(duo_runtime *rt, const duo_model_config
     char what[160];
     snprintf(what, sizeof what, "%.2f GiB (the largest buffer, %s, %.2f GiB)", need.total / GiB,
              need.largest_name, need.largest / GiB);
-    if (batch == 0 || !fits(memory_needed(c, align, 1, (double)ctx, training), dev))
+    if (batch == 0 || !fits(memory_needed(c, align, 1, (double)ctx, training, fused), dev))
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "the model (%d layers, d_model %d, vocab %d, FFNs "
                         "%d/%d)%s %s; %s; use a smaller model", c->n_layers, c->d_model,
                         c->vocab, c->ffn_big, c->ffn_small,
@@ -196,7 +200,7 @@ duo_status duo_model_check_device_memory(duo_runtime *rt, const duo_model_config
     size_t lo = 1, hi = batch; /* lo fits, hi does not */
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (fits(memory_needed(c, align, (double)mid, (double)ctx, training), dev))
+        if (fits(memory_needed(c, align, (double)mid, (double)ctx, training, fused), dev))
             lo = mid;
         else
             hi = mid;
@@ -204,6 +208,48 @@ duo_status duo_model_check_device_memory(duo_runtime *rt, const duo_model_config
     return duo_fail(DUO_ERR_INVALID_ARGUMENT, "model + %s activations need %s for batch %zu of %zu "
                     "tokens; %s; try --batch %zu (train: train.batch)", training ? "training" : "evaluation",
                     what, batch, ctx, allows, lo);
+}
+
+/* ---- attention: the fused kernels or the GEMM path ---- */
+
+duo_status duo_model_attention_path(const duo_runtime *rt, const duo_model_config *config,
+                                    bool *fused)
+{
+    char why[256];
+    size_t hd = config->n_heads > 0 ? (size_t)(config->d_model / config->n_heads) : 0;
+    bool possible = duo_attention_fused_tile(rt, hd, why, sizeof why) > 0;
+    *fused = config->attention == DUO_ATTENTION_FUSED ||
+             (config->attention == DUO_ATTENTION_AUTO && possible && rt->profile->attention_fused);
+    if (*fused && !possible)
+        return duo_fail(DUO_ERR_CONFIG, "model.attention is \"fused\", but %s; use \"gemm\" or "
+                        "\"auto\"", why);
+    return DUO_OK;
+}
+
+size_t duo_model_attention_saved_floats(const duo_model *m, duo_attention_shape s)
+{
+    return m->fused_attention ? duo_attention_fused_saved_floats(s) : duo_attention_saved_floats(s);
+}
+
+size_t duo_model_attention_scratch_floats(const duo_model *m, duo_attention_shape s)
+{
+    return m->fused_attention ? duo_attention_fused_scratch_floats(s)
+                              : duo_attention_scratch_floats(s);
+}
+
+duo_status duo_model_attention_forward(duo_model *m, duo_attention_shape s, cl_mem y, cl_mem saved,
+                                       cl_mem scratch, cl_mem q, cl_mem k, cl_mem v)
+{
+    return m->fused_attention ? duo_attention_fused_forward(m->rt, s, y, saved, scratch, q, k, v)
+                              : duo_attention_forward(m->rt, s, y, saved, scratch, q, k, v);
+}
+
+duo_status duo_model_attention_backward(duo_model *m, duo_attention_shape s, cl_mem dq, cl_mem dk,
+                                        cl_mem dv, cl_mem scratch, cl_mem dy, cl_mem saved)
+{
+    return m->fused_attention
+               ? duo_attention_fused_backward(m->rt, s, dq, dk, dv, scratch, dy, saved)
+               : duo_attention_backward(m->rt, s, dq, dk, dv, scratch, dy, saved);
 }
 
 duo_status duo_model_create(duo_runtime *rt, const duo_model_config *config, duo_model **out)
@@ -218,7 +264,9 @@ duo_status duo_model_create(duo_runtime *rt, const duo_model_config *config, duo
     m->rt = rt;
     m->config = *config;
     m->head_dim = (size_t)(config->d_model / config->n_heads);
-    duo_status fit = duo_model_check_device_memory(rt, config, 0, 0, false);
+    duo_status fit = duo_model_attention_path(rt, config, &m->fused_attention);
+    if (fit == DUO_OK)
+        fit = duo_model_check_device_memory(rt, config, 0, 0, false);
     if (fit != DUO_OK) {
         free(m);
         return fit;

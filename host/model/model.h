@@ -26,6 +26,7 @@
 #include "duocl/model.h" /* the public calls; the struct is here */
 #include "duocl/routes.h"
 #include "ops/attention.h"
+#include "ops/attention_fused.h"
 #include "ops/compact.h"
 #include "ops/loss.h"
 #include "ops/rope.h"
@@ -68,6 +69,7 @@ typedef struct duo_model {
     int n_tensors;
     cl_mem params, grads, adam_m, adam_v;
     duo_rope_table rope;
+    bool fused_attention;    /* config.attention resolved for the device (duo_model_attention_path) */
 } duo_model;
 
 /* Allocates the model's buffers (parameters uninitialised) for a validated config. */
@@ -83,6 +85,23 @@ void duo_model_destroy(duo_model *m);
  * for batch 512, device 'X' allows 8 GiB; try --batch 448"). */
 duo_status duo_model_check_device_memory(duo_runtime *rt, const duo_model_config *config,
                                          size_t batch, size_t ctx, bool training);
+
+/* Whether a model of this config runs the fused attention kernels on rt's
+ * device: "fused" and "gemm" as written, "auto" as the vendor profile says
+ * (the GEMM path where the fused kernels cannot take the head dim). "fused"
+ * where they cannot is a DUO_ERR_CONFIG error naming model.attention. */
+duo_status duo_model_attention_path(const duo_runtime *rt, const duo_model_config *config,
+                                    bool *fused);
+
+/* Attention on the model's path (ops/attention_fused.h or ops/attention.h):
+ * the same buffers, shapes and function; only the saved and scratch sizes
+ * differ. */
+size_t duo_model_attention_saved_floats(const duo_model *m, duo_attention_shape s);
+size_t duo_model_attention_scratch_floats(const duo_model *m, duo_attention_shape s);
+duo_status duo_model_attention_forward(duo_model *m, duo_attention_shape s, cl_mem y, cl_mem saved,
+                                       cl_mem scratch, cl_mem q, cl_mem k, cl_mem v);
+duo_status duo_model_attention_backward(duo_model *m, duo_attention_shape s, cl_mem dq, cl_mem dk,
+                                        cl_mem dv, cl_mem scratch, cl_mem dy, cl_mem saved);
 
 /* Normal(0, 0.02) weights with the output projections (wo, w2_*) scaled by
  * 1/sqrt(2L), unit norm gains, zero optimizer state; drawn on the host from

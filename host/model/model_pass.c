@@ -117,9 +117,10 @@ static duo_status allocate(duo_model *m, duo_activations *a)
         DUO_TRY(duo_buffer_create(rt, N * sizeof(int), &a->index[l]));
         DUO_TRY(duo_buffer_create(rt, N * sizeof(int), &a->slot[l]));
         if (a->training || l == 0)
-            DUO_TRY(alloc_floats(rt, duo_attention_saved_floats(a->att), &a->att_saved[l]));
+            DUO_TRY(alloc_floats(rt, duo_model_attention_saved_floats(m, a->att),
+                                 &a->att_saved[l]));
     }
-    DUO_TRY(alloc_floats(rt, duo_attention_scratch_floats(a->att), &a->att_scratch));
+    DUO_TRY(alloc_floats(rt, duo_model_attention_scratch_floats(m, a->att), &a->att_scratch));
     for (int r = DUO_ROUTE_SMALL; r <= DUO_ROUTE_BIG; r++) {
         size_t F = m->layer[0].ffn[r].width;
         for (size_t l = 0; l < ffn_layers; l++) {
@@ -370,7 +371,8 @@ static duo_status attention_block_forward(duo_model *m, duo_activations *a, int 
     DUO_TRY(duo_rope_forward(rt, a->q, a->q, &m->rope, a->B, a->T, a->att.H));
     DUO_TRY(duo_rope_forward(rt, a->k, a->k, &m->rope, a->B, a->T, a->att.H));
     cl_mem saved = a->att_saved[a->training ? l : 0];
-    DUO_TRY(duo_attention_forward(rt, a->att, a->y[l], saved, a->att_scratch, a->q, a->k, a->v));
+    DUO_TRY(duo_model_attention_forward(m, a->att, a->y[l], saved, a->att_scratch, a->q, a->k,
+                                         a->v));
     DUO_TRY(linear_forward(rt, a->h[l], a->y[l], w->wo->param, N, d, d));
     return duo_residual_add(rt, a->h[l], a->h[l], a->x[l], N * d);
 }
@@ -384,8 +386,8 @@ static duo_status attention_block_backward(duo_model *m, duo_activations *a, int
     if (!a->frozen)
         DUO_TRY(linear_backward_weight(rt, w->wo->grad, a->y[l], a->dh, N, d, d));
     DUO_TRY(linear_backward_input(rt, a->dy, a->dh, w->wo->param, N, d, d, 0.0f));
-    DUO_TRY(duo_attention_backward(rt, a->att, a->dq, a->dk, a->dv, a->att_scratch, a->dy,
-                                   a->att_saved[l]));
+    DUO_TRY(duo_model_attention_backward(m, a->att, a->dq, a->dk, a->dv, a->att_scratch, a->dy,
+                                         a->att_saved[l]));
     DUO_TRY(duo_rope_backward(rt, a->dq, a->dq, &m->rope, a->B, a->T, a->att.H));
     DUO_TRY(duo_rope_backward(rt, a->dk, a->dk, &m->rope, a->B, a->T, a->att.H));
     if (!a->frozen) {
