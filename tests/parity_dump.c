@@ -1,10 +1,11 @@
 /* duocl's side of the PyTorch parity test (tests/parity/torch_duo.py).
  *
- *   parity_dump FIXTURE.ckpt OUT.ckpt [--steps S]
+ *   parity_dump FIXTURE.ckpt OUT.ckpt [--steps S] [--attention auto|fused|gemm]
  *       Loads the model's parameters and one batch (tokens, targets, routes)
  *       from the fixture, runs forward, backward and S training steps
  *       (duo_train_step, the fixture's routes at every step; default 3) and
- *       writes to OUT.ckpt, in the checkpoint format of duocl/checkpoint.h,
+ *       writes to OUT.ckpt (--attention: the model's attention path instead
+ *       of the fixture's model.attention; the config block stays the fixture's), in the checkpoint format of duocl/checkpoint.h,
  *       with the fixture's config as its config block:
  *         forward.logits   f32 (N, V)       N = B*T, before backward
  *         forward.losses   f32 (B, T)       per-token nats, 0 where masked
@@ -160,12 +161,14 @@ typedef struct dump {
 } dump;
 
 static duo_status run_dump(duo_runtime *rt, duo_checkpoint *ck, const char *out_path, long steps,
-                           dump *d)
+                           int attention, dump *d)
 {
     duo_config config;
     char source[1100];
     snprintf(source, sizeof source, "%s (config block)", duo_checkpoint_path(ck));
     DUO_TRY(duo_config_parse(duo_checkpoint_config_json(ck), source, &config));
+    if (attention >= 0)
+        config.model.attention = (duo_attention_kind)attention;
     const duo_model_config *c = &config.model;
     test_batch b;
     DUO_TRY(test_batch_read(ck, (size_t)c->n_layers, &b));
@@ -237,12 +240,13 @@ static duo_status run_dump(duo_runtime *rt, duo_checkpoint *ck, const char *out_
     return st;
 }
 
-static duo_status dump_main(duo_runtime *rt, const char *fixture, const char *out_path, long steps)
+static duo_status dump_main(duo_runtime *rt, const char *fixture, const char *out_path, long steps,
+                            int attention)
 {
     duo_checkpoint *ck;
     DUO_TRY(duo_checkpoint_open(fixture, &ck));
     dump d = {0};
-    duo_status st = run_dump(rt, ck, out_path, steps, &d);
+    duo_status st = run_dump(rt, ck, out_path, steps, attention, &d);
     free(d.logits);
     free(d.losses);
     free(d.flat);
@@ -257,7 +261,8 @@ static duo_status dump_main(duo_runtime *rt, const char *fixture, const char *ou
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: parity_dump FIXTURE.ckpt OUT.ckpt [--steps S]\n"
+    fprintf(stderr, "usage: parity_dump FIXTURE.ckpt OUT.ckpt [--steps S] "
+                    "[--attention auto|fused|gemm]\n"
                     "       parity_dump --make-fixture CONFIG.json OUT.ckpt [--seed N] "
                     "[--batch B] [--tokens T]\n");
     return 1;
@@ -271,7 +276,16 @@ int main(int argc, char **argv)
         return usage();
     long steps = 3, batch_arg = 0, tokens_arg = 0;
     unsigned long long seed = 1234;
+    int attention = -1; /* the fixture's */
     for (int i = first + 2; i + 1 < argc; i += 2) {
+        if (!make && strcmp(argv[i], "--attention") == 0) {
+            for (int k = DUO_ATTENTION_AUTO; k <= DUO_ATTENTION_GEMM; k++)
+                if (strcmp(argv[i + 1], duo_attention_kind_name((duo_attention_kind)k)) == 0)
+                    attention = k;
+            if (attention < 0)
+                return usage();
+            continue;
+        }
         char *end;
         unsigned long long v = strtoull(argv[i + 1], &end, 10);
         if (*end || end == argv[i + 1])
@@ -292,7 +306,7 @@ int main(int argc, char **argv)
     if (st == DUO_OK) {
         fprintf(stderr, "parity_dump: kernels from %s\n", duo_runtime_kernel_source(rt));
         st = make ? make_fixture(rt, argv[first], argv[first + 1], seed, batch_arg, tokens_arg)
-                  : dump_main(rt, argv[first], argv[first + 1], steps);
+                  : dump_main(rt, argv[first], argv[first + 1], steps, attention);
         duo_runtime_destroy(rt);
     }
     if (st != DUO_OK) {
