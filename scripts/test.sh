@@ -1,10 +1,12 @@
 #!/bin/bash
 # Sets up (scripts/setup.sh) and runs the whole test suite with ctest:
 # op tests on the default device, the same tests under oclgrind, unit and CLI
-# tests. Pass --sanitize to run it all on the ASan+UBSan build instead.
+# tests, and each fuzz target for a short fixed number of inputs (ctest -L
+# fuzz; setup --fuzz builds them). Pass --sanitize to run it all on the
+# ASan+UBSan build instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh "$@"
+bash scripts/setup.sh --fuzz "$@"
 build=build
 if [ "${1:-}" = "--sanitize" ]; then
     build=build-sanitize

@@ -155,7 +155,7 @@ static void load_routers(rpt_run *run)
     qsort(run->router_log, (size_t)run->n_router_logs, sizeof run->router_log[0], compare_router_logs);
 }
 
-static duo_status open_run(const char *dir, const duo_report_options *options, rpt_run *run)
+duo_status rpt_run_open(const char *dir, const duo_report_options *options, rpt_run *run)
 {
     *run = (rpt_run){.dir = dir};
     if (options) {
@@ -184,7 +184,7 @@ static duo_status open_run(const char *dir, const duo_report_options *options, r
     return DUO_OK;
 }
 
-static void close_run(rpt_run *run)
+void rpt_run_close(rpt_run *run)
 {
     free(run->config_text);
     cJSON_Delete(run->eval.json);
@@ -383,20 +383,25 @@ static void section_config(rpt_buf *h, const rpt_run *run)
     rb_puts(h, "</pre></details></section>\n");
 }
 
+void rpt_render(rpt_run *run, rpt_plotter *plotter, rpt_buf *html)
+{
+    page_start(html, run);
+    rpt_section_claims(run, html);
+    section_config(html, run);
+    rpt_section_training(run, plotter, html);
+    rpt_section_budget(run, plotter, html);
+    rpt_section_placement(run, plotter, html);
+    rpt_section_router(run, plotter, html);
+    rpt_section_difficulty(run, html);
+    rb_puts(html, "</main>\n</body></html>\n");
+}
+
 static duo_status render(rpt_run *run, const char *out_path, duo_report_summary *summary)
 {
     rpt_buf html = {0};
     rpt_plotter plotter;
     rpt_plotter_init(&plotter);
-    page_start(&html, run);
-    rpt_section_claims(run, &html);
-    section_config(&html, run);
-    rpt_section_training(run, &plotter, &html);
-    rpt_section_budget(run, &plotter, &html);
-    rpt_section_placement(run, &plotter, &html);
-    rpt_section_router(run, &plotter, &html);
-    rpt_section_difficulty(run, &html);
-    rb_puts(&html, "</main>\n</body></html>\n");
+    rpt_render(run, &plotter, &html);
     rpt_plotter_done(&plotter);
     duo_status st = DUO_OK;
     if (html.failed)
@@ -427,9 +432,9 @@ duo_status duo_report_write(const char *run_dir, const duo_report_options *optio
     else
         snprintf(summary->path, sizeof summary->path, "%s/%s", dir, DUO_RUN_REPORT);
     rpt_run run;
-    duo_status st = open_run(dir, options, &run);
+    duo_status st = rpt_run_open(dir, options, &run);
     if (st == DUO_OK)
         st = render(&run, summary->path, summary);
-    close_run(&run);
+    rpt_run_close(&run);
     return st;
 }

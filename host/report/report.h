@@ -90,6 +90,13 @@ typedef struct rpt_run {
     void *user;
 } rpt_run;
 
+/* Reads the run folder dir (which must outlive run): its config (which must
+ * load), eval.json, oracle.json, difficulty.json, log.jsonl and the routers'
+ * logs, each absent or damaged one noted. rpt_run_close frees what was read
+ * (also after a failed open). */
+duo_status rpt_run_open(const char *dir, const duo_report_options *options, rpt_run *run);
+void rpt_run_close(rpt_run *run);
+
 /* A problem noticed while rendering: passed to run->warn, counted in run->warnings. */
 void rpt_warn(rpt_run *run, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
@@ -160,5 +167,8 @@ void rpt_section_claims(rpt_run *run, rpt_buf *html); /* reads, decides and rend
  * name the run folder run_dir. */
 void rpt_claims_html(const rpt_claims *claims, const char *run_dir, rpt_buf *html);
 void rpt_section_difficulty(rpt_run *run, rpt_buf *html);
+
+/* The whole page, every section in order, into html. */
+void rpt_render(rpt_run *run, rpt_plotter *plotter, rpt_buf *html);
 
 #endif
