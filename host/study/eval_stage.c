@@ -4,10 +4,13 @@
  *             DOMAIN: { "tokens", "bytes", "loss", "ppl", "bpb", "budget", "skip",
  *                       "flop_fraction", "seconds",
  *                       "big_per_layer": [L], "big_per_layer_bucket": [L][8] }, ... }, ... } */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -48,22 +51,43 @@ static void summarise(const duo_eval_result *r, const char *name, const duo_mode
 
 /* ---- RUN/eval.json ---- */
 
-/* The file's entries so far, or a new object when it is missing or unreadable. */
-static cJSON *load_results(const char *path)
+/* The file's entries so far in *out: a new object when it does not exist.
+ * One that exists but is not a JSON object holds results of earlier runs
+ * that a rewrite would lose: DUO_ERR_FORMAT, the file untouched, unless
+ * force moves it to eval.json.bad (its name in bad_copy) first. */
+static duo_status load_results(const char *path, bool force, cJSON **out, char *bad_copy, size_t cap)
 {
+    *out = NULL;
+    if (bad_copy && cap)
+        bad_copy[0] = '\0';
+    if (access(path, F_OK) != 0 && errno == ENOENT) {
+        *out = cJSON_CreateObject();
+        return *out ? DUO_OK : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for %s", path);
+    }
     uint8_t *text;
     size_t n;
-    cJSON *root = NULL;
-    if (duo_read_whole_file(path, "eval results", &text, &n) == DUO_OK) {
-        root = cJSON_Parse((const char *)text);
-        free(text);
+    DUO_TRY(duo_read_file(path, "result file", DUO_MAX_RESULT_JSON_BYTES, &text, &n));
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts((const char *)text, n, &end, 0);
+    char why[96];
+    if (!root)
+        snprintf(why, sizeof why, "not valid JSON (the parser stopped at byte %zu of %zu)",
+                 end ? (size_t)(end - (const char *)text) : n, n);
+    else
+        snprintf(why, sizeof why, "valid JSON but not an object of results");
+    free(text);
+    if (cJSON_IsObject(root)) {
+        *out = root;
+        return DUO_OK;
     }
-    duo_clear_error();
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        root = cJSON_CreateObject();
-    }
-    return root;
+    cJSON_Delete(root);
+    if (!force)
+        return duo_fail(DUO_ERR_FORMAT, "'%s' is %s. It holds the results of earlier evaluations, so it "
+                        "was left as it is: repair or move it, or pass --force to start it afresh "
+                        "(the damaged file is kept as %s.bad)", path, why, path);
+    DUO_TRY(duo_keep_bad_copy(path, bad_copy, cap));
+    *out = cJSON_CreateObject();
+    return *out ? DUO_OK : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for %s", path);
 }
 
 static cJSON *entry_json(const duo_eval_summary *s)
@@ -97,9 +121,10 @@ static cJSON *entry_json(const duo_eval_summary *s)
 }
 
 /* Replaces the entry of `spec` in the file at path (others are kept). */
-static duo_status merge_result(const char *path, const char *spec, const duo_eval_summary *s)
+static duo_status merge_result(const char *path, const char *spec, bool force, duo_eval_summary *s)
 {
-    cJSON *root = load_results(path);
+    cJSON *root;
+    DUO_TRY(load_results(path, force, &root, s->bad_copy, sizeof s->bad_copy));
     cJSON_DeleteItemFromObjectCaseSensitive(root, spec);
     cJSON_AddItemToObject(root, spec, entry_json(s));
     duo_status st = duo_write_json_file(path, "result file", root, false);
@@ -152,7 +177,7 @@ static duo_status evaluate_run(duo_runtime *rt, duo_run *run, const duo_eval_opt
     if (st == DUO_OK)
         st = duo_run_path(run->dir, DUO_RUN_EVAL, out->path, sizeof out->path);
     if (st == DUO_OK)
-        st = merge_result(out->path, o->routes, out);
+        st = merge_result(out->path, o->routes, o->force, out);
     duo_activations_destroy(a);
     duo_router_destroy(router);
     return st;
@@ -164,6 +189,14 @@ duo_status duo_eval_run(duo_runtime *rt, const duo_eval_options *o, duo_eval_sum
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "duo_eval_run: options with run_dir and routes, "
                         "and a summary, must be given");
     memset(out, 0, sizeof *out);
+    /* A damaged eval.json stops the command before the device starts, not
+     * after the evaluation. */
+    DUO_TRY(duo_run_path(o->run_dir, DUO_RUN_EVAL, out->path, sizeof out->path));
+    if (!o->force) {
+        cJSON *existing;
+        DUO_TRY(load_results(out->path, false, &existing, NULL, 0));
+        cJSON_Delete(existing);
+    }
     duo_run run;
     duo_status st = rt ? duo_run_open_on(rt, o->run_dir, o->checkpoint, o->tokens, o->domains, &run)
                        : duo_run_open(o->run_dir, o->checkpoint, o->device, o->tokens, o->domains,

@@ -2,7 +2,10 @@
  * domain the loss, perplexity, bits per byte, the budget the routing actually
  * used and where its BIG layers went, on the run's validation windows. The
  * result is merged into RUN/eval.json under the routing spec (an entry of the
- * same spec is replaced, the others are kept). The model is not changed.
+ * same spec is replaced, the others are kept). An eval.json that exists but
+ * does not parse is never overwritten: the call fails (DUO_ERR_FORMAT, before
+ * any evaluation) unless `force` moves it to eval.json.bad first. The model
+ * is not changed.
  *
  * Routing specs (also the keys of eval.json):
  *   all-big, all-small, all-skip   every token on one module at every layer
@@ -19,6 +22,7 @@
 #define DUOCL_EVAL_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,6 +79,8 @@ typedef struct duo_eval_summary {
     char checkpoint[DUO_EVAL_PATH_MAX]; /* the checkpoint evaluated */
     char device[DUO_EVAL_NAME_MAX];     /* the device it ran on */
     char path[DUO_EVAL_PATH_MAX];       /* the eval.json written */
+    char bad_copy[DUO_EVAL_PATH_MAX + 8]; /* with force: where a damaged eval.json was
+                                           * moved (eval.json.bad...); "" if none was */
     int layers;                         /* L */
     int n_domains;
     duo_eval_domain_summary domain[DUO_CONFIG_MAX_DOMAINS];
@@ -92,6 +98,9 @@ typedef struct duo_eval_options {
     const char *domains;    /* comma-separated; NULL: every domain of the run */
     size_t batch;           /* windows per forward pass; 0: the run's train.batch */
     const char *device;     /* device selector, used only when no runtime is given */
+    /* An eval.json that does not parse: false, fail and leave it as it is;
+     * true, move it to eval.json.bad (or .bad2, ...) and start a new one. */
+    bool force;
     /* Polled between domains; nonzero: DUO_ERR_INTERRUPTED, nothing written.
      * May be NULL. */
     volatile sig_atomic_t *stop;
