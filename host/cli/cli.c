@@ -201,21 +201,40 @@ const char *cli_device_selector(const cli_option *device_option)
 void cli_progress_update(cli_progress *p, uint64_t done, uint64_t total)
 {
     double now = duo_now_seconds();
-    if (p->start == 0)
+    if (p->start == 0) {
         p->start = now;
-    if (now - p->last < 0.25 && done < total)
+        p->last = now;
+        p->last_done = 0;
+        if (p->tty == 0)
+            p->tty = isatty(STDERR_FILENO) == 1 ? 1 : -1;
+    }
+    bool last = done >= total;
+    if (p->tty > 0 && now - p->last < 0.25 && !last)
         return;
+    /* Not a terminal: a line when another tenth is done (at most one per
+     * 5 s), after 30 s without one, and at the end. */
+    bool next_tenth = total > 0 && done * 10 / total > p->last_done * 10 / total;
+    if (p->tty < 0 && !(next_tenth && now - p->last >= 5) && now - p->last < 30 && !last)
+        return;
+    if (p->tty < 0 && last && p->last_done >= total)
+        return; /* the end was printed already */
     p->last = now;
+    p->last_done = done;
     double rate = done ? (now - p->start) / (double)done : 0;
-    fprintf(stderr, "\r%s %llu/%llu  %.0f s elapsed, ETA %.0f s   ", p->label,
-            (unsigned long long)done, (unsigned long long)total, now - p->start,
-            rate * (double)(total - done));
+    double eta = rate * (double)(total > done ? total - done : 0);
+    if (p->tty > 0)
+        fprintf(stderr, "\r%s %llu/%llu  %.0f s elapsed, ETA %.0f s   ", p->label,
+                (unsigned long long)done, (unsigned long long)total, now - p->start, eta);
+    else
+        fprintf(stderr, "%s %llu/%llu (%.0f%%)  %.0f s elapsed, ETA %.0f s\n", p->label,
+                (unsigned long long)done, (unsigned long long)total,
+                total ? 100.0 * (double)done / (double)total : 100.0, now - p->start, eta);
     fflush(stderr);
 }
 
 void cli_progress_end(cli_progress *p)
 {
-    if (p->start != 0)
+    if (p->start != 0 && p->tty > 0)
         fprintf(stderr, "\n");
     p->start = 0;
 }

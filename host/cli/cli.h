@@ -53,10 +53,14 @@ bool cli_real(const char *command, const cli_option *option, double lo, double h
 /* --device if given, else $DUOCL_DEVICE, else NULL (the default device). */
 const char *cli_device_selector(const cli_option *device_option);
 
-/* A progress line on stderr: "\r<label> done/total ETA", at most a few per second. */
+/* Progress on stderr: on a terminal one line redrawn ("\r<label>
+ * done/total ETA") at most 4 times a second; into a file or a pipe (batch
+ * logs, nohup) plain lines, one per 10% done (at most one per 5 s) or 30 s, and one at the end. */
 typedef struct cli_progress {
     const char *label;
     double start, last;
+    int tty;           /* 0 not known yet, 1 a terminal, -1 not */
+    uint64_t last_done;
 } cli_progress;
 void cli_progress_update(cli_progress *p, uint64_t done, uint64_t total);
 void cli_progress_end(cli_progress *p);
