@@ -13,6 +13,7 @@
 
 #include "duocl/checkpoint.h"
 #include "error.h"
+#include "fileio.h"
 #include "hash.h"
 
 static const char MAGIC[8] = {'D', 'U', 'O', 'C', 'L', 'C', 'K', 'P'};
@@ -178,10 +179,23 @@ duo_status duo_checkpoint_writer_open(const char *path, const char *config_json,
     }
     memcpy(w->tmp_path, path, n);
     memcpy(w->tmp_path + n, ".tmp", 5);
-    w->file = fopen(w->tmp_path, "wb");
+    /* As duo_write_file_atomic: a stale PATH.tmp of any kind goes first, so
+     * the create below makes a fresh regular file and never opens a FIFO. */
+    if (unlink(w->tmp_path) != 0 && errno != ENOENT) {
+        duo_status st = duo_fail(DUO_ERR_IO, "%s: cannot remove the stale temporary file: %s",
+                                 w->tmp_path, strerror(errno));
+        writer_free(w);
+        return st;
+    }
+    int fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    w->file = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!w->file) {
         duo_status st = duo_fail(DUO_ERR_IO, "%s: cannot create the checkpoint's temporary file: %s",
                                  w->tmp_path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            remove(w->tmp_path);
+        }
         writer_free(w);
         return st;
     }
@@ -289,25 +303,6 @@ void duo_checkpoint_writer_abort(duo_checkpoint_writer *w)
     writer_free(w);
 }
 
-/* Makes the rename itself durable; some file systems cannot fsync a
- * directory, which is not worth failing a checkpoint over. */
-static void sync_parent_directory(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
 duo_status duo_checkpoint_writer_commit(duo_checkpoint_writer *w)
 {
     if (!w)
@@ -347,7 +342,7 @@ duo_status duo_checkpoint_writer_commit(duo_checkpoint_writer *w)
         duo_checkpoint_writer_abort(w);
         return st;
     }
-    sync_parent_directory(w->path);
+    duo_sync_parent_directory(w->path);
     writer_free(w);
     return DUO_OK;
 }
@@ -397,27 +392,9 @@ void duo_checkpoint_close(duo_checkpoint *ck)
 
 static duo_status read_whole_file(duo_checkpoint *ck)
 {
-    FILE *f = fopen(ck->path, "rb");
-    if (!f)
-        return duo_fail(DUO_ERR_IO, "%s: cannot open the checkpoint: %s", ck->path, strerror(errno));
-    struct stat info;
-    if (fstat(fileno(f), &info) != 0 || !S_ISREG(info.st_mode)) {
-        fclose(f);
-        return duo_fail(DUO_ERR_IO, "%s: not a regular file", ck->path);
-    }
-    ck->size = (size_t)info.st_size;
-    ck->bytes = malloc(ck->size ? ck->size : 1);
-    if (!ck->bytes) {
-        fclose(f);
-        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "%s: out of memory reading %zu bytes", ck->path,
-                        ck->size);
-    }
-    size_t got = fread(ck->bytes, 1, ck->size, f);
-    bool error = ferror(f);
-    fclose(f);
-    if (error)
-        return duo_fail(DUO_ERR_IO, "%s: read error: %s", ck->path, strerror(errno));
-    ck->size = got; /* a file that shrank while we read it is judged on what we got */
+    uint8_t *bytes;
+    DUO_TRY(duo_read_file(ck->path, "checkpoint", DUO_MAX_CHECKPOINT_BYTES, &bytes, &ck->size));
+    ck->bytes = bytes;
     return DUO_OK;
 }
 

@@ -15,6 +15,7 @@
 
 #include "duocl/config.h"
 #include "error.h"
+#include "fileio.h"
 
 #define MAX_SEED 9007199254740992.0 /* 2^53: the largest integer a JSON number keeps exact */
 
@@ -477,40 +478,14 @@ duo_status duo_config_parse(const char *json, const char *source, duo_config *ou
 
 static duo_status read_file(const char *path, char **out)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return duo_fail(DUO_ERR_IO, "%s: cannot open the config: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - 1 - n, f);
-        if (n < cap - 1)
-            break;
-        if (cap >= (size_t)64 << 20) {
-            free(buf);
-            fclose(f);
-            return duo_fail(DUO_ERR_CONFIG, "%s: larger than 64 MiB: not a config file", path);
-        }
-        char *grown = realloc(buf, cap * 2);
-        if (!grown)
-            free(buf);
-        buf = grown;
-        cap *= 2;
-    }
-    bool failed = buf && ferror(f);
-    fclose(f);
-    if (!buf)
-        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "%s: out of memory reading the config", path);
-    if (failed) {
-        free(buf);
-        return duo_fail(DUO_ERR_IO, "%s: read error", path);
-    }
-    buf[n] = '\0';
-    if (strlen(buf) != n) {
-        free(buf);
+    uint8_t *text;
+    size_t n;
+    DUO_TRY(duo_read_file(path, "config", DUO_MAX_CONFIG_BYTES, &text, &n));
+    if (strlen((const char *)text) != n) {
+        free(text);
         return duo_fail(DUO_ERR_CONFIG, "%s: contains a NUL byte: not a JSON text file", path);
     }
-    *out = buf;
+    *out = (char *)text;
     return DUO_OK;
 }
 
@@ -674,15 +649,11 @@ duo_status duo_config_save(const duo_config *config, const char *path)
 {
     char *text = NULL;
     DUO_TRY(duo_config_to_json(config, &text));
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        free(text);
-        return duo_fail(DUO_ERR_IO, "%s: cannot write the config: %s", path, strerror(errno));
-    }
-    bool ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    ok = (fclose(f) == 0) && ok;
+    const void *parts[] = {text, "\n"};
+    size_t sizes[] = {strlen(text), 1};
+    duo_status st = duo_write_file_atomic(path, "config", parts, sizes, 2);
     free(text);
-    return ok ? DUO_OK : duo_fail(DUO_ERR_IO, "%s: write failed while saving the config", path);
+    return st;
 }
 
 const char *duo_schedule_kind_name(duo_schedule_kind kind)

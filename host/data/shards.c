@@ -1,7 +1,11 @@
-/* Token shards: the file format described in include/duocl/data.h. */
+/* Token shards: the file format described in include/duocl/data.h. A shard
+ * is a regular file of at most DUO_MAX_SHARD_BYTES (64 GiB). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "duocl/data.h"
 #include "duocl/tokenizer.h"
@@ -142,16 +146,22 @@ static duo_status check_expected(const char *path, const duo_shard_info *info, u
 
 duo_status duo_shard_read_info(const char *path, duo_shard_info *info)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd;
+    uint64_t size;
+    duo_status st = duo_open_regular_file(path, "shard", DUO_MAX_SHARD_BYTES, &fd, &size);
+    if (st == DUO_ERR_IO && access(path, F_OK) != 0)
         return duo_fail(DUO_ERR_IO, "shard '%s': cannot open (run 'duocl prepare' first?)", path);
+    DUO_TRY(st);
     uint8_t h[DUO_SHARD_HEADER_BYTES];
-    size_t got = fread(h, 1, sizeof h, f);
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    fclose(f);
-    if (size < 0)
-        return duo_fail(DUO_ERR_IO, "shard '%s': cannot tell its size", path);
-    return parse_header(path, h, got < sizeof h ? got : (size_t)size, info);
+    ssize_t got;
+    do
+        got = pread(fd, h, sizeof h, 0);
+    while (got < 0 && errno == EINTR);
+    int err = errno;
+    close(fd);
+    if (got < 0)
+        return duo_fail(DUO_ERR_IO, "shard '%s': cannot read its header: %s", path, strerror(err));
+    return parse_header(path, h, (size_t)got < sizeof h ? (size_t)got : (size_t)size, info);
 }
 
 duo_status duo_shard_open(const char *path, uint32_t expected_vocab, uint64_t expected_fingerprint,
@@ -163,7 +173,7 @@ duo_status duo_shard_open(const char *path, uint32_t expected_vocab, uint64_t ex
     DUO_TRY(check_expected(path, &info, expected_vocab, expected_fingerprint));
     uint8_t *file;
     size_t size;
-    DUO_TRY(duo_read_whole_file(path, "shard", &file, &size));
+    DUO_TRY(duo_read_file(path, "shard", DUO_MAX_SHARD_BYTES, &file, &size));
     duo_status st = parse_header(path, file, size, &info); /* it may have changed since */
     const uint8_t *t = file + DUO_SHARD_HEADER_BYTES;
     for (uint64_t i = 0; st == DUO_OK && i < info.tokens; i++) {

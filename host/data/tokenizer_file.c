@@ -183,7 +183,7 @@ duo_status duo_tokenizer_load(const char *path, duo_tokenizer **out)
     *out = NULL;
     uint8_t *text;
     size_t n;
-    DUO_TRY(duo_read_whole_file(path, "tokenizer file", &text, &n));
+    DUO_TRY(duo_read_file(path, "tokenizer file", DUO_MAX_TOKENIZER_BYTES, &text, &n));
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts((const char *)text, n, &end, 0);
     if (!root) {

@@ -1,9 +1,11 @@
 /* Stored CLBlast parameters per device: path, load/validate, save, apply. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 #include <clblast_c.h>
@@ -142,7 +144,7 @@ duo_status duo_tuning_load(const char *path, const duo_device_info *device, duo_
     memset(out, 0, sizeof *out);
     uint8_t *data;
     size_t n;
-    DUO_TRY(duo_read_whole_file(path, "tuning file", &data, &n));
+    DUO_TRY(duo_read_file(path, "tuning file", DUO_MAX_TUNING_BYTES, &data, &n));
     cJSON *root = cJSON_ParseWithLength((const char *)data, n);
     free(data);
     if (!root)
@@ -216,10 +218,11 @@ duo_status duo_tuning_apply_stored(duo_runtime *rt, bool *applied)
     duo_tuning_path(&rt->device, path, sizeof path);
     if (!path[0])
         return DUO_OK;
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* stat, not fopen: opening a FIFO would block; the load refuses anything
+     * but a regular file. */
+    struct stat info;
+    if (stat(path, &info) != 0 && errno == ENOENT)
         return DUO_OK; /* untuned device */
-    fclose(f);
     duo_tuning t;
     DUO_TRY(duo_tuning_load(path, &rt->device, &t));
     DUO_TRY(duo_tuning_apply(rt, &t, path));
@@ -233,7 +236,7 @@ duo_status duo_tuning_read_clblast_result(const char *path, const char *kernel,
     memset(out, 0, sizeof *out);
     uint8_t *data;
     size_t n;
-    DUO_TRY(duo_read_whole_file(path, "CLBlast tuner result", &data, &n));
+    DUO_TRY(duo_read_file(path, "CLBlast tuner result", DUO_MAX_TUNING_BYTES, &data, &n));
     cJSON *root = cJSON_ParseWithLength((const char *)data, n);
     free(data);
     if (!root)

@@ -187,7 +187,7 @@ duo_status duo_token_file_read(const char *path, duo_token_file *out)
     memset(out, 0, sizeof *out);
     cursor c = {.path = path};
     uint8_t *data;
-    DUO_TRY(duo_read_whole_file(path, WHAT, &data, &c.size));
+    DUO_TRY(duo_read_file(path, WHAT, DUO_MAX_ORACLE_TOKENS_BYTES, &data, &c.size));
     c.data = data;
     duo_status st = parse(&c, out);
     free(data);

@@ -144,9 +144,7 @@ static duo_status setup(session *x, const char *run_dir)
     DUO_TRY(duo_activations_create(x->model, (size_t)o->batch, (size_t)x->config.model.ctx, true,
                                    &x->a));
     DUO_TRY(duo_make_directories(x->dir));
-    x->log = fopen(x->log_path, o->resume ? "ab" : "wb");
-    if (!x->log)
-        return duo_fail(DUO_ERR_IO, "cannot write '%s': %s", x->log_path, strerror(errno));
+    DUO_TRY(duo_open_log(x->log_path, "router log", !o->resume, &x->log));
     return DUO_OK;
 }
 

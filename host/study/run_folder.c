@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/error.h"
+#include "base/fileio.h"
 #include "model/model_io.h"
 #include "run_folder.h"
 
@@ -143,40 +144,40 @@ void duo_split_windows(const int32_t *windows, int B, int T, int32_t *inputs, in
 duo_status duo_run_log_trim(const char *path, long step, double *elapsed)
 {
     *elapsed = 0.0;
-    FILE *in = fopen(path, "rb");
-    if (!in)
+    if (access(path, F_OK) != 0 && errno == ENOENT)
         return DUO_OK; /* no log yet: nothing to keep */
-    char tmp[4096 + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "wb");
-    if (!out) {
-        fclose(in);
-        return duo_fail(DUO_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    uint8_t *text;
+    size_t n;
+    DUO_TRY(duo_read_file(path, "run log", DUO_MAX_LOG_BYTES, &text, &n));
+    char *kept = malloc(n + 1);
+    if (!kept) {
+        free(text);
+        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "run log '%s': out of memory for %zu bytes", path, n);
     }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, in)) > 0) {
-        if (line[n - 1] != '\n')
+    size_t used = 0;
+    for (size_t at = 0; at < n;) {
+        const uint8_t *end = memchr(text + at, '\n', n - at);
+        if (!end)
             break; /* cut short by the crash */
-        cJSON *record = cJSON_Parse(line);
+        size_t length = (size_t)(end - (text + at)) + 1;
+        cJSON *record = cJSON_ParseWithLength((const char *)text + at, length);
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(record, "step");
-        bool keep = cJSON_IsNumber(s) && s->valuedouble <= (double)step;
-        if (keep) {
-            fputs(line, out);
+        if (cJSON_IsNumber(s) && s->valuedouble <= (double)step) {
+            memcpy(kept + used, text + at, length);
+            used += length;
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(record, "elapsed_s");
             if (cJSON_IsNumber(e))
                 *elapsed = e->valuedouble;
         }
         cJSON_Delete(record);
+        at += length;
     }
-    free(line);
-    fclose(in);
-    if (fclose(out) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        return duo_fail(DUO_ERR_IO, "cannot rewrite '%s': %s", path, strerror(errno));
-    }
-    return DUO_OK;
+    free(text);
+    const void *parts[] = {kept};
+    size_t sizes[] = {used};
+    duo_status st = duo_write_file_atomic(path, "run log", parts, sizes, 1);
+    free(kept);
+    return st;
 }
 
 double duo_pattern_flop_fraction(const char *pattern, int ffn_big, int ffn_small)

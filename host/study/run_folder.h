@@ -39,8 +39,10 @@ duo_status duo_run_open_loader(const duo_config *config, uint64_t seed, duo_load
 void duo_split_windows(const int32_t *windows, int B, int T, int32_t *inputs, int32_t *targets);
 
 /* Keeps the complete records of a JSON-lines log whose "step" is <= step (a
- * crash may have left later ones, or half a line), atomically; returns the
- * last kept "elapsed_s" (0 when none). A missing log is not an error. */
+ * crash may have left later ones, or half a line), through
+ * duo_write_file_atomic (temporary file, fsync, rename, fsync of the folder);
+ * returns the last kept "elapsed_s" (0 when none). A missing log is not an
+ * error; a log that is not a regular file of at most 1 GiB is. */
 duo_status duo_run_log_trim(const char *path, long step, double *elapsed);
 
 /* A run opened for analysis. */

@@ -250,9 +250,7 @@ static duo_status setup(run *r)
     DUO_TRY(duo_make_directories(ckdir));
     DUO_TRY(duo_run_path(dir, DUO_RUN_CONFIG, path, sizeof path));
     DUO_TRY(duo_config_save(c, path));
-    r->log = fopen(r->log_path, r->options->resume ? "ab" : "wb");
-    if (!r->log)
-        return duo_fail(DUO_ERR_IO, "cannot write '%s': %s", r->log_path, strerror(errno));
+    DUO_TRY(duo_open_log(r->log_path, "training log", !r->options->resume, &r->log));
     return DUO_OK;
 }
 
