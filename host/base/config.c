@@ -220,15 +220,37 @@ static bool valid_domain_name(const char *s)
     return true;
 }
 
-/* Fails if an object holds the same key twice (cJSON keeps both silently). */
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Fails if an object holds the same key twice (cJSON keeps both silently).
+ * The keys are sorted, so a config of 40k keys takes milliseconds, not the
+ * seconds of comparing every pair. */
 static duo_status check_duplicates(const char *source, const char *path, const cJSON *object)
 {
+    size_t n = 0;
     for (const cJSON *a = object->child; a; a = a->next)
-        for (const cJSON *b = a->next; b; b = b->next)
-            if (strcmp(a->string, b->string) == 0)
-                return duo_fail(DUO_ERR_CONFIG, "%s: %s%s%s: the key appears more than once",
-                                source, path, *path ? "." : "", a->string);
-    return DUO_OK;
+        n++;
+    if (n < 2)
+        return DUO_OK;
+    const char **keys = malloc(n * sizeof *keys);
+    if (!keys)
+        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "%s: out of memory for %zu keys", source, n);
+    n = 0;
+    for (const cJSON *a = object->child; a; a = a->next)
+        keys[n++] = a->string;
+    qsort(keys, n, sizeof *keys, compare_keys);
+    const char *twice = NULL;
+    for (size_t i = 1; i < n && !twice; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            twice = keys[i];
+    duo_status st = twice ? duo_fail(DUO_ERR_CONFIG, "%s: %s%s%s: the key appears more than once",
+                                     source, path, *path ? "." : "", twice)
+                          : DUO_OK;
+    free(keys);
+    return st;
 }
 
 static duo_status parse_domains(const char *source, const field *f, const cJSON *item,

@@ -102,7 +102,10 @@ duo_status duo_checkpoint_write(const char *path, const char *config_json,
 typedef struct duo_checkpoint duo_checkpoint;
 
 /* Reads the whole file and verifies it (see the order above). Errors are
- * DUO_ERR_IO (cannot open or read) or DUO_ERR_FORMAT, naming the file. */
+ * DUO_ERR_IO (cannot open or read; not a regular file, such as a FIFO or a
+ * folder, which is refused before it is opened) or DUO_ERR_FORMAT (over
+ * 64 GiB, or the checks above), naming the file. The check that no name
+ * repeats, and each lookup by name, sort and search (O(n log n) in all). */
 duo_status duo_checkpoint_open(const char *path, duo_checkpoint **out);
 
 /* Frees everything; pointers obtained from the checkpoint become invalid. NULL is fine. */
