@@ -130,7 +130,7 @@ static void bad_overrides_name_key_and_allowed_values(void)
         {"model.vocab=256", "model.vocab", "byte tokenizer needs vocab >= 257"},
         {"model.d_model=33", "model.n_heads", "divisible by n_heads"},
         {"model.d_model=30", "model.n_heads", "must be even"},
-        {"model.n_layers=0", "model.n_layers", "an integer in [1, 64]"},
+        {"model.n_layers=0", "model.n_layers", "an integer in [1, 32]"},
         {"model.ctx=-1", "model.ctx", "an integer in [1, "},
         {"model.ffn_small=128", "model.ffn_small", "at most ffn_big (64)"},
         {"model.rope_theta=0", "model.rope_theta", "a number > 0"},

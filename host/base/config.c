@@ -44,7 +44,7 @@ typedef struct field {
 static const field MODEL_FIELDS[] = {
     {"vocab", FIELD_INT, AT(model.vocab), 2, 16777216, false, false, true},
     {"d_model", FIELD_INT, AT(model.d_model), 2, 65536, false, false, true},
-    {"n_layers", FIELD_INT, AT(model.n_layers), 1, 64, false, false, true},
+    {"n_layers", FIELD_INT, AT(model.n_layers), 1, DUO_CONFIG_MAX_LAYERS, false, false, true},
     {"n_heads", FIELD_INT, AT(model.n_heads), 1, 4096, false, false, true},
     {"ctx", FIELD_INT, AT(model.ctx), 1, 1048576, false, false, true},
     {"ffn_big", FIELD_INT, AT(model.ffn_big), 1, 1048576, false, false, true},
@@ -56,7 +56,7 @@ static const field MODEL_FIELDS[] = {
 
 static const field TRAIN_FIELDS[] = {
     {"batch", FIELD_INT, AT(train.batch), 1, 65536, false, false, false},
-    {"steps", FIELD_INT, AT(train.steps), 1, 1e9, false, false, false},
+    {"steps", FIELD_INT, AT(train.steps), 1, DUO_CONFIG_MAX_STEPS, false, false, false},
     {"lr", FIELD_NUMBER, AT(train.lr), 0, 1, true, false, false},
     {"warmup", FIELD_INT, AT(train.warmup), 0, 1e9, false, false, false},
     {"min_lr", FIELD_NUMBER, AT(train.min_lr), 0, 1, false, false, false},
@@ -172,6 +172,12 @@ static void describe(const field *f, char *buf, size_t size)
 /* A short rendering of a JSON value for "got ..." (truncated). */
 static void render(const cJSON *item, char *buf, size_t size)
 {
+    /* cJSON reads 1e999 as infinity and would print it as null. */
+    if (cJSON_IsNumber(item) && !isfinite(item->valuedouble)) {
+        snprintf(buf, size, "%s (not a finite number)",
+                 item->valuedouble > 0 ? "a number above 1.8e308" : "a number below -1.8e308");
+        return;
+    }
     char *text = cJSON_PrintUnformatted((cJSON *)item);
     if (!text) {
         snprintf(buf, size, "(unprintable)");

@@ -114,12 +114,15 @@ static duo_status parse_header(const char *path, const uint8_t *h, size_t file_s
     if (info->eot_id >= info->vocab)
         return duo_fail(DUO_ERR_FORMAT, "shard '%s': end-of-text id %u is outside the vocabulary %u",
                         path, info->eot_id, info->vocab);
-    uint64_t want = DUO_SHARD_HEADER_BYTES + info->tokens * info->token_width;
-    if (info->tokens > (UINT64_MAX - DUO_SHARD_HEADER_BYTES) / 4 || file_size < want)
+    /* The count is compared with what the file holds before any product, so
+     * a count near 2^64 cannot wrap into a small size. */
+    uint64_t room = (uint64_t)(file_size - DUO_SHARD_HEADER_BYTES) / info->token_width;
+    if (info->tokens > room)
         return duo_fail(DUO_ERR_FORMAT,
-                        "shard '%s' is truncated: the header says %llu tokens (%llu bytes) but the "
-                        "file has %zu bytes", path, (unsigned long long)info->tokens,
-                        (unsigned long long)want, file_size);
+                        "shard '%s' is truncated: the header says %llu tokens of %u bytes but the "
+                        "file has %zu bytes, room for %llu", path, (unsigned long long)info->tokens,
+                        info->token_width, file_size, (unsigned long long)room);
+    uint64_t want = DUO_SHARD_HEADER_BYTES + info->tokens * info->token_width;
     if (file_size > want)
         return duo_fail(DUO_ERR_FORMAT,
                         "shard '%s': %zu bytes, but the header says %llu tokens (%llu bytes): "

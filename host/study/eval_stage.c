@@ -25,6 +25,8 @@
 #include "run_folder.h"
 
 _Static_assert((int)DUO_EVAL_MAX_LAYERS == (int)DUO_MAX_LAYERS, "duo_eval_summary holds every layer");
+_Static_assert((int)DUO_CONFIG_MAX_LAYERS == (int)DUO_MAX_LAYERS,
+               "a config allows exactly the layers a model has");
 
 static void summarise(const duo_eval_result *r, const char *name, const duo_model_config *mc,
                       double seconds, duo_eval_domain_summary *out)

@@ -19,9 +19,10 @@
  *
  * "model" is required; "train" and "data" may be left out. Paths are kept as
  * written (relative ones are relative to the working directory). Unknown
- * keys, duplicate keys, wrong types and out-of-range values are
- * DUO_ERR_CONFIG errors whose message names the source, the key path
- * (`train.p_big`) and what is allowed. */
+ * keys, duplicate keys, wrong types and out-of-range values (a number too
+ * large to be finite, such as 1e999, among them) are DUO_ERR_CONFIG errors
+ * whose message names the source, the key path (`train.p_big`) and what is
+ * allowed. A config file is a regular file of at most 1 MiB. */
 #ifndef DUOCL_CONFIG_H
 #define DUOCL_CONFIG_H
 
@@ -34,6 +35,8 @@ extern "C" {
 #endif
 
 enum {
+    DUO_CONFIG_MAX_LAYERS = 32, /* model.n_layers: the most layers a duocl model has */
+    DUO_CONFIG_MAX_STEPS = 1000000000, /* train.steps (and so any checkpoint's state.step) */
     DUO_CONFIG_MAX_DOMAINS = 16,
     DUO_CONFIG_NAME_MAX = 32,   /* a domain name's buffer, NUL included */
     DUO_CONFIG_PATH_MAX = 1024  /* a path's buffer, NUL included */
@@ -54,7 +57,7 @@ typedef enum duo_attention_kind {
 typedef struct duo_model_config {
     int vocab;          /* V: token ids are 0..V-1; >= 257 with the byte tokenizer */
     int d_model;        /* d */
-    int n_layers;       /* L */
+    int n_layers;       /* L, 1 to DUO_CONFIG_MAX_LAYERS */
     int n_heads;        /* H; d % H == 0 and the head dim d/H is even (RoPE pairs) */
     int ctx;            /* T: tokens per sequence */
     int ffn_big;        /* F_big */
@@ -76,7 +79,7 @@ typedef struct duo_domain_weight {
 
 typedef struct duo_train_config {
     int batch;           /* B: sequences per step */
-    int steps;           /* optimizer steps of the whole run */
+    int steps;           /* optimizer steps of the whole run, 1 to DUO_CONFIG_MAX_STEPS */
     double lr;           /* peak learning rate */
     int warmup;          /* steps of linear warm-up, <= steps */
     double min_lr;       /* cosine floor, in [0, lr] */
@@ -126,7 +129,8 @@ duo_status duo_config_validate(const duo_config *config, const char *source);
  * malloc'd; the caller frees it with free(). Parsing it gives the same config. */
 duo_status duo_config_to_json(const duo_config *config, char **out);
 
-/* Writes duo_config_to_json's text (and a final newline) to path. */
+/* Writes duo_config_to_json's text (and a final newline) to path, through
+ * a temporary file, fsync and a rename (never in place). */
 duo_status duo_config_save(const duo_config *config, const char *path);
 
 /* "cosine" / "constant". */
