@@ -226,6 +226,14 @@ duo_status duo_bench_eval_suite(duo_runtime *rt, const duo_bench_suite_options *
 duo_status duo_bench_oracle_suite(duo_runtime *rt, const duo_bench_suite_options *o,
                                   duo_bench_report *r);
 
+/* Causal attention forward + backward on the GEMM path and with the fused
+ * kernels, round-robin, at T = 256, 512, 1024, 2048 (8 sequences, the
+ * config's heads and head dim; each shape names the path's saved and scratch
+ * memory), then training steps with model.attention "gemm" and "fused"
+ * (bench_attention.c). */
+duo_status duo_bench_attention_suite(duo_runtime *rt, const duo_bench_suite_options *o,
+                                     duo_bench_report *r);
+
 /* FLOPs of a forward pass of one token with every layer on `pattern` (L route
  * letters S/B/K), attention counted over the causal half: for the eval table's
  * "FLOP fraction of all-big". ffn_only counts the FFNs alone. */

@@ -15,13 +15,17 @@
 #include "duocl/runtime.h"
 
 static const char HELP[] =
-    "Sections (--only, comma-separated; default all): gemm, ops, train, eval, oracle, startup.\n"
+    "Sections (--only, comma-separated; default all): gemm, ops, train, eval, oracle, attention,\n"
+    "startup.\n"
     "  gemm     GFLOP/s of every GEMM shape of a training step and an evaluation\n"
     "  ops      every op family forward and backward at the bench shapes, and the routed FFN\n"
     "           block at 50% routing whole / GEMMs only / compaction only\n"
     "  train    training tokens/s at p_big 0.5 (forward, backward, clipping, AdamW)\n"
     "  eval     forward tokens/s all-small, half-big, all-big, beside the FLOP fractions\n"
     "  oracle   patterns/s of the oracle's depth-first search (every SB pattern)\n"
+    "  attention  causal attention forward+backward, GEMM path vs fused kernels, at T 256-2048\n"
+    "           (8 sequences, the config's heads), with each path's memory; training tokens/s\n"
+    "           with model.attention gemm and fused\n"
     "  startup  time to the first kernel in a fresh process, PoCL cache warm and cold\n"
     "Times are medians of --repeat runs after --warmup runs, with min-max; the cases of a\n"
     "section run round-robin so that speed drift hits them all alike. Tokens are random.\n\n"
@@ -46,15 +50,16 @@ static bool want(const char *only, const char *section)
 
 static duo_status check_sections(const char *only)
 {
-    static const char *const known[] = {"gemm", "ops", "train", "eval", "oracle", "startup"};
+    static const char *const known[] = {"gemm", "ops", "train", "eval", "oracle", "attention",
+                                        "startup"};
     for (const char *p = only; p && *p;) {
         size_t len = strcspn(p, ",");
         bool ok = false;
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < 7; i++)
             ok |= strlen(known[i]) == len && strncmp(p, known[i], len) == 0;
         if (!ok)
             return duo_fail(DUO_ERR_INVALID_ARGUMENT, "--only: '%.*s' is not a section (allowed: "
-                            "gemm, ops, train, eval, oracle, startup)", (int)len, p);
+                            "gemm, ops, train, eval, oracle, attention, startup)", (int)len, p);
         p += len + (p[len] == ',');
     }
     return DUO_OK;
@@ -186,7 +191,7 @@ static int run_bench(int argc, char **argv)
     } suites[] = {
         {"gemm", duo_bench_gemm_suite}, {"ops", duo_bench_op_suite},
         {"train", duo_bench_train_suite}, {"eval", duo_bench_eval_suite},
-        {"oracle", duo_bench_oracle_suite},
+        {"oracle", duo_bench_oracle_suite}, {"attention", duo_bench_attention_suite},
     };
     for (size_t i = 0; i < sizeof suites / sizeof suites[0] && st == DUO_OK; i++) {
         if (!want(only, suites[i].section))
