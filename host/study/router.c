@@ -200,6 +200,9 @@ duo_status duo_router_load(duo_model *m, const char *path, duo_router **out, int
     if (st == DUO_OK && alphabet != DUO_ALPHABET_SB && alphabet != DUO_ALPHABET_KSB)
         st = duo_fail(DUO_ERR_FORMAT, "router checkpoint %s: router.alphabet %llu is not SB or KSB",
                       path, (unsigned long long)alphabet);
+    if (st == DUO_OK && k > (uint64_t)m->config.n_layers)
+        st = duo_fail(DUO_ERR_FORMAT, "router checkpoint %s: router.budget is %llu; allowed 0 to %d "
+                      "(L, the model's layers)", path, (unsigned long long)k, m->config.n_layers);
     duo_router *r = NULL;
     if (st == DUO_OK)
         st = duo_router_create(m, (duo_alphabet)alphabet, 0, &r);

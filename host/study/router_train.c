@@ -22,6 +22,8 @@ enum { PATH_CAP = 4096 };
  * router's initialisation ("router" in ASCII). */
 #define LOADER_SEED_SALT 0x726f75746572ULL
 
+enum { MAX_STEPS = 10000000, MAX_BATCH = 4096 }; /* --steps, --batch */
+
 void duo_router_train_defaults(duo_router_train_options *o)
 {
     *o = (duo_router_train_options){.budget = -1, .alphabet = "SB", .alpha = 10, .steps = 150,
@@ -50,11 +52,11 @@ static duo_status check_options(const duo_router_train_options *o, duo_alphabet 
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "--alphabet '%s': allowed SB or KSB", name);
     const struct { const char *name; double value, lo, hi; const char *allowed; } checks[] = {
         {"alpha", o->alpha, 0, 1e6, "a number in [0, 1000000]"},
-        {"steps", o->steps, 1, 1e7, "a whole number from 1 to 10000000"},
+        {"steps", o->steps, 1, MAX_STEPS, "a whole number from 1 to 10000000"},
         {"beta-start", o->beta_start, 1e-3, 1e4, "a number in [0.001, 10000]"},
         {"beta-end", o->beta_end, 1e-3, 1e4, "a number in [0.001, 10000]"},
         {"lr", o->lr, 0, 1, "a number in [0, 1]"},
-        {"batch", o->batch, 1, 4096, "a whole number from 1 to 4096"},
+        {"batch", o->batch, 1, MAX_BATCH, "a whole number from 1 to 4096"},
         {"checkpoint-every", o->checkpoint_every, 0, 1e9, "a whole number >= 0 (0: only on a stop "
                                                            "and at the end)"},
     };
@@ -108,10 +110,22 @@ static duo_status resume_from(session *x)
         return duo_fail(DUO_ERR_CONFIG, "'%s' is a router for budget %d, alphabet %s, not %d, %s",
                         x->latest, budget, duo_alphabet_name(x->router->alphabet), x->o->budget,
                         duo_alphabet_name(x->alphabet));
-    if ((long)state.step >= x->o->steps)
+    /* In u64 before any cast: a step beyond any run (a damaged file with a
+     * good checksum) would turn negative and have the log trimmed to nothing. */
+    if (state.step > MAX_STEPS)
+        return duo_fail(DUO_ERR_FORMAT, "'%s': state.step is %llu, more than any router training "
+                        "has (--steps is at most %d): the checkpoint is damaged", x->latest,
+                        (unsigned long long)state.step, MAX_STEPS);
+    if (state.step >= (uint64_t)x->o->steps)
         return duo_fail(DUO_ERR_CONFIG, "'%s' has already done %llu steps and --steps is %d: "
                         "nothing to resume (raise --steps to train longer)", x->latest,
                         (unsigned long long)state.step, x->o->steps);
+    /* Each step takes one batch of windows; the batch may have changed since. */
+    if (state.loader_next > state.step * MAX_BATCH)
+        return duo_fail(DUO_ERR_FORMAT, "'%s': state.loader_next is %llu; after %llu steps of at most "
+                        "%d windows it is at most %llu: the checkpoint is damaged", x->latest,
+                        (unsigned long long)state.loader_next, (unsigned long long)state.step,
+                        MAX_BATCH, (unsigned long long)(state.step * MAX_BATCH));
     x->start_step = x->saved_step = (long)state.step;
     duo_loader_state ls = {state.loader_seed, state.loader_next};
     duo_loader_set_state(x->loader, &ls);

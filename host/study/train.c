@@ -171,6 +171,34 @@ static duo_status check_shards(const duo_config *c)
     return DUO_OK;
 }
 
+/* The u64 state of a checkpoint, checked in u64 before anything becomes a
+ * long: a step beyond any run (a damaged file with a good checksum) would
+ * otherwise turn negative and have the log trimmed to nothing. */
+static duo_status check_state(const run *r, const duo_train_state *state)
+{
+    const duo_train_config *tc = &r->config->train;
+    if (state->step > DUO_CONFIG_MAX_STEPS)
+        return duo_fail(DUO_ERR_FORMAT, "'%s': state.step is %llu, more than any run has (train.steps "
+                        "is at most %d): the checkpoint is damaged", r->latest,
+                        (unsigned long long)state->step, DUO_CONFIG_MAX_STEPS);
+    if (state->step >= (uint64_t)tc->steps)
+        return duo_fail(DUO_ERR_CONFIG, "'%s' has already done %llu steps and train.steps is %d: "
+                        "nothing to resume (raise train.steps to train longer)", r->latest,
+                        (unsigned long long)state->step, tc->steps);
+    /* Each step takes one batch of windows from the loader, seeded with train.seed. */
+    uint64_t windows = state->step * (uint64_t)tc->batch;
+    if (state->loader_next != windows)
+        return duo_fail(DUO_ERR_FORMAT, "'%s': state.loader_next is %llu; after %llu steps of batch "
+                        "%d it must be %llu: the checkpoint is damaged", r->latest,
+                        (unsigned long long)state->loader_next, (unsigned long long)state->step,
+                        tc->batch, (unsigned long long)windows);
+    if (state->loader_seed != tc->seed)
+        return duo_fail(DUO_ERR_FORMAT, "'%s': state.loader_seed is %llu; the run's train.seed is "
+                        "%llu: the checkpoint is damaged", r->latest,
+                        (unsigned long long)state->loader_seed, (unsigned long long)tc->seed);
+    return DUO_OK;
+}
+
 /* Opens the checkpoint to resume, checks its config and loads it. */
 static duo_status resume_from(run *r, duo_train_state *state)
 {
@@ -192,11 +220,7 @@ static duo_status resume_from(run *r, duo_train_state *state)
         st = duo_model_load(r->model, ck, state);
     duo_checkpoint_close(ck);
     DUO_TRY(st);
-    if ((long)state->step >= r->config->train.steps)
-        return duo_fail(DUO_ERR_CONFIG, "'%s' has already done %llu steps and train.steps is %d: "
-                        "nothing to resume (raise train.steps to train longer)", r->latest,
-                        (unsigned long long)state->step, r->config->train.steps);
-    return DUO_OK;
+    return check_state(r, state);
 }
 
 static duo_status setup(run *r)
