@@ -46,7 +46,7 @@ for t in "${targets[@]}"; do
         -artifact_prefix="$crashes/" "$corpus" "tests/fuzz/seeds/$t" >"$build/fuzz_$t.log" 2>&1
     rc=$?
     set -e
-    runs=$(grep -o '^Done [0-9]* runs' "$build/fuzz_$t.log" | tail -1 | cut -d' ' -f2)
+    runs=$(grep -o '^Done [0-9]* runs' "$build/fuzz_$t.log" | tail -1 | cut -d' ' -f2 || true)
     if [ "$rc" -eq 0 ]; then
         echo "fuzz: $t: ${runs:-?} inputs, no crash, leak or hang" >&2
     else
