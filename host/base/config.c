@@ -25,6 +25,7 @@ typedef enum field_kind {
     FIELD_SEED,     /* uint64_t member, integral number in [0, 2^53] */
     FIELD_SCHEDULE, /* duo_schedule_kind member, "cosine" | "constant" */
     FIELD_ATTENTION, /* duo_attention_kind member, "auto" | "fused" | "gemm" */
+    FIELD_GEMM,     /* duo_gemm_kind member, "auto" | "clblast" | "builtin" */
     FIELD_PATH,     /* char[DUO_CONFIG_PATH_MAX] member, non-empty string */
     FIELD_DOMAINS   /* the train.domain_weights object */
 } field_kind;
@@ -52,6 +53,7 @@ static const field MODEL_FIELDS[] = {
     {"rope_theta", FIELD_NUMBER, AT(model.rope_theta), 0, INFINITY, true, false, false},
     {"norm_eps", FIELD_NUMBER, AT(model.norm_eps), 0, 1, true, false, false},
     {"attention", FIELD_ATTENTION, AT(model.attention), 0, 0, false, false, false},
+    {"gemm", FIELD_GEMM, AT(model.gemm), 0, 0, false, false, false},
 };
 
 static const field TRAIN_FIELDS[] = {
@@ -156,6 +158,9 @@ static void describe(const field *f, char *buf, size_t size)
         return;
     case FIELD_ATTENTION:
         snprintf(buf, size, "\"auto\", \"fused\" or \"gemm\"");
+        return;
+    case FIELD_GEMM:
+        snprintf(buf, size, "\"auto\", \"clblast\" or \"builtin\"");
         return;
     case FIELD_PATH:
         snprintf(buf, size, "a non-empty string of at most %d bytes", DUO_CONFIG_PATH_MAX - 1);
@@ -340,6 +345,12 @@ static duo_status parse_field(const char *source, const char *section, const fie
                 return DUO_OK;
             }
         return bad_value(source, section, f, item);
+    }
+    case FIELD_GEMM: {
+        const char *s = cJSON_GetStringValue((cJSON *)item);
+        if (!s || !duo_gemm_kind_from_name(s, (duo_gemm_kind *)(base + f->offset)))
+            return bad_value(source, section, f, item);
+        return DUO_OK;
     }
     case FIELD_PATH: {
         const char *s = cJSON_GetStringValue((cJSON *)item);
@@ -616,6 +627,9 @@ static cJSON *to_tree(const duo_config *c)
             case FIELD_ATTENTION:
                 item = cJSON_CreateString(duo_attention_kind_name(*(const duo_attention_kind *)p));
                 break;
+            case FIELD_GEMM:
+                item = cJSON_CreateString(duo_gemm_kind_name(*(const duo_gemm_kind *)p));
+                break;
             case FIELD_PATH: {
                 char path[DUO_CONFIG_PATH_MAX];
                 snprintf(path, sizeof path, "%.*s", DUO_CONFIG_PATH_MAX - 1, p);
@@ -692,4 +706,20 @@ const char *duo_schedule_kind_name(duo_schedule_kind kind)
 const char *duo_attention_kind_name(duo_attention_kind kind)
 {
     return kind == DUO_ATTENTION_FUSED ? "fused" : kind == DUO_ATTENTION_GEMM ? "gemm" : "auto";
+}
+
+const char *duo_gemm_kind_name(duo_gemm_kind kind)
+{
+    return kind == DUO_GEMM_CLBLAST ? "clblast" : kind == DUO_GEMM_BUILTIN ? "builtin" : "auto";
+}
+
+int duo_gemm_kind_from_name(const char *name, duo_gemm_kind *out)
+{
+    const duo_gemm_kind kinds[] = {DUO_GEMM_AUTO, DUO_GEMM_CLBLAST, DUO_GEMM_BUILTIN};
+    for (int k = 0; k < 3; k++)
+        if (strcmp(name, duo_gemm_kind_name(kinds[k])) == 0) {
+            *out = kinds[k];
+            return 1;
+        }
+    return 0;
 }

@@ -7,7 +7,7 @@
  *
  *   "model": { "vocab", "d_model", "n_layers", "n_heads", "ctx", "ffn_big"  (required),
  *              "ffn_small": ffn_big / 16, "rope_theta": 10000, "norm_eps": 1e-5,
- *              "attention": "auto" | "fused" | "gemm" }
+ *              "attention": "auto" | "fused" | "gemm", "gemm": "auto" | "clblast" | "builtin" }
  *   "train": { "batch": 16, "steps": 300, "lr": 2e-3, "warmup": 30, "min_lr": 2e-4,
  *              "schedule": "cosine" | "constant", "weight_decay": 0.1,
  *              "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "grad_clip": 1.0 (0: off),
@@ -54,6 +54,18 @@ typedef enum duo_attention_kind {
     DUO_ATTENTION_GEMM = 2
 } duo_attention_kind;
 
+/* Which GEMM runs the model's matrix products: "clblast" (generates and
+ * compiles its kernels at run time), "builtin" (duocl's kernels/gemm.cl,
+ * which can come from ready-built binaries), or "auto", the vendor
+ * profile's choice for the device. An absent key is "auto". duocl train and
+ * eval create the runtime with it (duo_runtime_options.gemm); their --gemm
+ * option wins over it. */
+typedef enum duo_gemm_kind {
+    DUO_GEMM_AUTO = 0,
+    DUO_GEMM_CLBLAST = 1,
+    DUO_GEMM_BUILTIN = 2
+} duo_gemm_kind;
+
 typedef struct duo_model_config {
     int vocab;          /* V: token ids are 0..V-1; >= 257 with the byte tokenizer */
     int d_model;        /* d */
@@ -65,6 +77,7 @@ typedef struct duo_model_config {
     double rope_theta;
     double norm_eps;    /* RMSNorm epsilon */
     duo_attention_kind attention;
+    duo_gemm_kind gemm;
 } duo_model_config;
 
 typedef enum duo_schedule_kind {
@@ -138,6 +151,10 @@ const char *duo_schedule_kind_name(duo_schedule_kind kind);
 
 /* "auto" / "fused" / "gemm". */
 const char *duo_attention_kind_name(duo_attention_kind kind);
+
+/* "auto" / "clblast" / "builtin"; and back (false for any other name). */
+const char *duo_gemm_kind_name(duo_gemm_kind kind);
+int duo_gemm_kind_from_name(const char *name, duo_gemm_kind *out);
 
 #ifdef __cplusplus
 }
