@@ -2,7 +2,8 @@
  * before use. A case whose "seconds": {"n": 100000} was once accepted, and
  * writing the report back read past the 64-sample array; a null or
  * fractional count was converted to an int (undefined for NaN). Each is now
- * refused with a message naming the field. No OpenCL device is needed. */
+ * refused with a message naming the field, and so is a number too large for
+ * a double. No OpenCL device is needed. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,10 +48,15 @@ static char *with(const char *where, const char *key, const char *value)
         o = cJSON_GetObjectItem(o, "seconds");
     if (strcmp(where, "model") == 0)
         o = cJSON_GetObjectItem(root, "model");
-    cJSON_ReplaceItemInObject(o, key, cJSON_Parse(value));
+    /* cJSON would print an infinity as null: a placeholder, then the text. */
+    cJSON_ReplaceItemInObject(o, key, cJSON_CreateString("@VALUE@"));
     text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
-    return text;
+    char *at = strstr(text, "\"@VALUE@\"");
+    char *out = malloc(strlen(text) + strlen(value) + 1);
+    sprintf(out, "%.*s%s%s", (int)(at - text), text, value, at + strlen("\"@VALUE@\""));
+    free(text);
+    return out;
 }
 
 static void refused(const char *name, const char *where, const char *key, const char *value,
@@ -103,10 +109,18 @@ static void counts_that_are_not_whole_numbers_are_refused(void)
     refused("vocab_null", "model", "vocab", "null", "'vocab'");
 }
 
+/* 1e999 reads as infinity, which the writer can only write as null. */
+static void numbers_that_are_not_finite_are_refused(void)
+{
+    refused("median_infinite", "seconds", "median", "1e999", "'median' is not a finite number");
+    refused("work_infinite", "case", "work", "-1e999", "'work' is not a finite number");
+}
+
 int main(void)
 {
     UNIT_RUN(valid_report_reads_back_and_writes_again);
     UNIT_RUN(sample_count_past_the_array_is_refused);
     UNIT_RUN(counts_that_are_not_whole_numbers_are_refused);
+    UNIT_RUN(numbers_that_are_not_finite_are_refused);
     return unit_summary("test_bench_json");
 }

@@ -407,10 +407,16 @@ static const cJSON *field(reader *rd, const cJSON *o, const char *key, bool numb
     return ok ? f : NULL;
 }
 
+/* A number, or null for one that is unknown (NaN). A value too large for a
+ * double (1e999) is refused: it would be written back as null. */
 static double number(reader *rd, const cJSON *o, const char *key)
 {
     const cJSON *f = field(rd, o, key, true);
-    return f && cJSON_IsNumber(f) ? f->valuedouble : NAN;
+    if (!f || !cJSON_IsNumber(f))
+        return NAN;
+    if (!isfinite(f->valuedouble) && rd->status == DUO_OK)
+        rd->status = duo_fail(DUO_ERR_FORMAT, "%s: '%s' is not a finite number", rd->source, key);
+    return f->valuedouble;
 }
 
 /* A whole number in [lo, hi]: a count or a size. Anything else (null,
@@ -431,11 +437,11 @@ static double whole(reader *rd, const cJSON *o, const char *key, double lo, doub
     return v;
 }
 
-/* A number added after the format's first files: NaN when absent. */
+/* A number added after the format's first files: NaN when absent (or not finite). */
 static double optional_number(const cJSON *o, const char *key)
 {
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(f) ? f->valuedouble : NAN;
+    return cJSON_IsNumber(f) && isfinite(f->valuedouble) ? f->valuedouble : NAN;
 }
 
 static void string(reader *rd, const cJSON *o, const char *key, char *dst, size_t cap)
@@ -484,7 +490,7 @@ static void read_case(reader *rd, const cJSON *o, duo_bench_case *c)
     int k = 0;
     const cJSON *x;
     cJSON_ArrayForEach(x, samples)
-        c->samples[k++] = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+        c->samples[k++] = cJSON_IsNumber(x) && isfinite(x->valuedouble) ? x->valuedouble : NAN;
 }
 
 duo_status duo_bench_report_from_json(const char *text, const char *source, duo_bench_report *out)
