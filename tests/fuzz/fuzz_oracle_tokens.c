@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         (unsigned long long)dom->tokens);
             for (uint64_t i = 0; i < dom->tokens; i++) {
                 fuzz_sink += dom->loss_small[i] + dom->loss_big[i];
-                fuzz_sink += duo_token_input(dom, f.ctx, i) + duo_token_target(dom, f.ctx, i);
+                fuzz_sink += (double)duo_token_input(dom, f.ctx, i) + (double)duo_token_target(dom, f.ctx, i);
                 for (int k = 0; k <= f.layers && k <= DUO_TOKEN_FILE_MAX_LAYERS; k++)
                     if (dom->searched & (1u << k))
                         fuzz_sink += dom->loss_oracle[k][i] + dom->big_mask[k][i];
