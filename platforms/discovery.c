@@ -118,6 +118,9 @@ static void read_device(cl_platform_id platform, cl_device_id device, duo_device
     cl_device_fp_config fp64 = 0;
     clGetDeviceInfo(device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL);
     info->fp64 = fp64 != 0 || strstr(extensions, "cl_khr_fp64") != NULL;
+    cl_bool compiler = CL_FALSE;
+    clGetDeviceInfo(device, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL);
+    info->compiler_available = compiler == CL_TRUE;
 
     snprintf(info->profile, sizeof info->profile, "%s", duo_profile_for(info)->name);
 }

@@ -16,6 +16,10 @@ const duo_profile duo_profile_generic = {
     .work_group_2d = 8,
     /* An unknown device keeps CLBlast's products. */
     .attention_fused = false,
+    /* CLBlast's products; the built-in GEMM, when asked for, in small
+     * tiles any device takes. */
+    .gemm = DUO_GEMM_CLBLAST,
+    .gemm_tiles = {.wg_x = 8, .wg_y = 8, .rows = 4, .width = 4, .vectors = 1, .k_block = 0},
     .binary_cache = false,
     .quirks = "unknown vendor: conservative work-group sizes, no binary cache",
 };

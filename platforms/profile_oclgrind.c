@@ -16,6 +16,9 @@ const duo_profile duo_profile_oclgrind = {
     .work_group_reduce = 32,
     .work_group_2d = 4,
     .attention_fused = true,
+    /* Small tiles: 37 x 37 products still cover full and partial tiles. */
+    .gemm = DUO_GEMM_CLBLAST,
+    .gemm_tiles = {.wg_x = 2, .wg_y = 2, .rows = 4, .width = 4, .vectors = 2, .k_block = 16},
     .binary_cache = false,
     .simulator = true,
     .quirks = "a simulator: thousands of times slower than hardware; use small sizes",

@@ -6,6 +6,8 @@
 
 static const duo_profile *const profiles[] = {
     &duo_profile_oclgrind,
+    &duo_profile_intel_fpga, /* before intel: the same vendor, another kind of device */
+    &duo_profile_xilinx,
     &duo_profile_pocl, /* before the GPU vendors: PoCL also drives some of their devices */
     &duo_profile_nvidia,
     &duo_profile_amd,

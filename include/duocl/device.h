@@ -42,7 +42,9 @@ typedef struct duo_device_info {
     uint64_t local_mem_bytes;
     size_t max_work_group_size;
     bool fp16, fp64;
-    char profile[16];        /* vendor profile: amd, intel, nvidia, pocl, generic */
+    bool compiler_available; /* CL_DEVICE_COMPILER_AVAILABLE: it builds OpenCL C at run time */
+    char profile[16];        /* vendor profile: amd, intel, nvidia, pocl, intel-fpga, xilinx,
+                              * generic */
     void *cl_platform;       /* cl_platform_id */
     void *cl_device;         /* cl_device_id */
 } duo_device_info;
