@@ -1,4 +1,6 @@
-/* Row-major single-precision GEMM on the device through CLBlast. */
+/* Row-major single-precision GEMM on the device: through CLBlast or duocl's
+ * own kernels (kernels/gemm.cl), whichever the runtime chose (--gemm, the
+ * config's model.gemm, the vendor profile). */
 #ifndef DUOCL_HOST_GEMM_H
 #define DUOCL_HOST_GEMM_H
 
@@ -24,5 +26,11 @@ duo_status duo_gemm(duo_runtime *rt, size_t m, size_t n, size_t k, float alpha, 
 duo_status duo_gemm_strided_batched(duo_runtime *rt, size_t m, size_t n, size_t k, float alpha,
                                     duo_matrix a, size_t stride_a, duo_matrix b, size_t stride_b,
                                     float beta, duo_matrix c, size_t stride_c, size_t batch);
+
+/* Switches the GEMM the calls above run to `kind` (DUO_GEMM_CLBLAST or
+ * DUO_GEMM_BUILTIN), for a comparison (bench, self-test); the one in use
+ * before goes to *previous (may be NULL). CLBlast is refused where compiling
+ * at run time is forbidden. */
+duo_status duo_gemm_use(duo_runtime *rt, duo_gemm_kind kind, duo_gemm_kind *previous);
 
 #endif

@@ -1,8 +1,9 @@
 /* Kernel programs: sources from the binary or from DUOCL_KERNEL_DIR, compiled
  * with the device's -cl-std and the profile's defines, cached per process and,
- * where the vendor profile allows it, as binaries on disk. Every program is
- * kernels/common.cl (what all kernels share: the work-group reduction)
- * followed by its own file. */
+ * where the vendor profile allows it, as binaries on disk; or, with
+ * --kernel-binaries, loaded ready-built (program_export.c), and never
+ * compiled where compiling is forbidden. Every program is kernels/common.cl
+ * (what all kernels share: the work-group reduction) followed by its own file. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
@@ -59,8 +60,7 @@ static const char PRELUDE_FILE[] = "common.cl";
 /* A program's full source: `#line 1 "common.cl"`, common.cl, `#line 1 "FILE"`,
  * FILE. The #line directives keep the line numbers of a build log those of
  * each file. */
-static duo_status load_program_source(duo_runtime *rt, const char *file, char **out,
-                                      size_t *length)
+duo_status duo_program_source(duo_runtime *rt, const char *file, char **out, size_t *length)
 {
     char *prelude = NULL, *own = NULL;
     size_t prelude_length = 0, own_length = 0;
@@ -89,6 +89,12 @@ static duo_status load_program_source(duo_runtime *rt, const char *file, char **
     *out = text;
     *length = (size_t)n;
     return DUO_OK;
+}
+
+void duo_program_source_hash(const char *source, size_t length, char out[17])
+{
+    uint64_t h = duo_fnv1a(DUO_FNV_OFFSET, source, length);
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
 /* The on-disk cache file for this device, driver, source (common.cl included)
@@ -209,10 +215,24 @@ static duo_status program_get(duo_runtime *rt, const char *file, cl_program *out
         return duo_fail(DUO_ERR_INTERNAL, "%s goes in front of every program, it is not one",
                         PRELUDE_FILE);
 
+    cl_program program = NULL;
+    if (rt->binaries_dir[0])
+        DUO_TRY(duo_program_load_binary(rt, file, &program));
+    else if (rt->no_compile_reason[0])
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT,
+                        "program %s: compiling at run time is forbidden (%s) and no "
+                        "--kernel-binaries folder was given", file, rt->no_compile_reason);
+    if (program) {
+        duo_program_entry *e = &rt->programs[rt->program_count++];
+        snprintf(e->file, sizeof e->file, "%s", file);
+        e->program = program;
+        *out = program;
+        return DUO_OK;
+    }
+
     char *source = NULL;
     size_t length = 0;
-    DUO_TRY(load_program_source(rt, file, &source, &length));
-    cl_program program = NULL;
+    DUO_TRY(duo_program_source(rt, file, &source, &length));
     char cache_path[1400] = "";
     if (rt->profile->binary_cache) {
         binary_cache_path(rt, file, source, length, cache_path, sizeof cache_path);
@@ -248,6 +268,10 @@ duo_status duo_kernel_get(duo_runtime *rt, const char *file, const char *name, c
     DUO_TRY(program_get(rt, file, &program));
     cl_int err;
     cl_kernel kernel = clCreateKernel(program, name, &err);
+    if (err != CL_SUCCESS && rt->binaries_dir[0])
+        return duo_fail(DUO_ERR_FORMAT, "kernel %s of %s is not in its ready-built binary in %s "
+                        "(clCreateKernel: %s): build the binary from the exported source",
+                        name, file, rt->binaries_dir, duo_cl_error_name(err));
     if (err != CL_SUCCESS)
         return duo_fail(DUO_ERR_OPENCL, "clCreateKernel failed with %s for kernel %s in %s",
                         duo_cl_error_name(err), name, file);

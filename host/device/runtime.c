@@ -16,12 +16,78 @@ static size_t clamp_work_group(size_t wanted, size_t device_max)
     return wanted;
 }
 
+/* The profile's built-in GEMM tiles (the generic profile's when it has
+ * none), the work-group halved along its longer side until the device takes it. */
+static duo_gemm_tiles gemm_tiles_for(const duo_profile *profile, size_t device_max)
+{
+    duo_gemm_tiles t = profile->gemm_tiles.rows ? profile->gemm_tiles
+                                                : duo_profile_generic.gemm_tiles;
+    while (t.wg_x * t.wg_y > 1 && (size_t)(t.wg_x * t.wg_y) > device_max) {
+        if (t.wg_x >= t.wg_y)
+            t.wg_x /= 2;
+        else
+            t.wg_y /= 2;
+    }
+    return t;
+}
+
 static void set_build_options(duo_runtime *rt)
 {
+    const duo_gemm_tiles *g = &rt->gemm_tiles;
     snprintf(rt->build_options, sizeof rt->build_options,
-             "-cl-std=CL%d.%d -DDUO_WG_1D=%zu -DDUO_WG_REDUCE=%zu -DDUO_WG_2D=%zu %s",
+             "-cl-std=CL%d.%d -DDUO_WG_1D=%zu -DDUO_WG_REDUCE=%zu -DDUO_WG_2D=%zu "
+             "-DDUO_GEMM_WG_X=%d -DDUO_GEMM_WG_Y=%d -DDUO_GEMM_ROWS=%d -DDUO_GEMM_WIDTH=%d "
+             "-DDUO_GEMM_VECTORS=%d %s",
              rt->device.opencl_c_major, rt->device.opencl_c_minor, rt->work_group_1d,
-             rt->work_group_reduce, rt->work_group_2d, rt->profile->build_flags);
+             rt->work_group_reduce, rt->work_group_2d, g->wg_x, g->wg_y, g->rows, g->width,
+             g->vectors, rt->profile->build_flags);
+}
+
+/* The GEMM: the caller's choice, else $DUOCL_GEMM, else the profile's. */
+static duo_status choose_gemm(duo_runtime *rt, duo_gemm_kind wanted)
+{
+    const char *env = getenv("DUOCL_GEMM");
+    if (wanted != DUO_GEMM_AUTO) {
+        snprintf(rt->gemm_reason, sizeof rt->gemm_reason, "--gemm");
+    } else if (env && *env) {
+        if (!duo_gemm_kind_from_name(env, &wanted))
+            return duo_fail(DUO_ERR_INVALID_ARGUMENT,
+                            "DUOCL_GEMM='%s': allowed clblast, builtin or auto", env);
+        snprintf(rt->gemm_reason, sizeof rt->gemm_reason, "DUOCL_GEMM");
+    }
+    if (wanted == DUO_GEMM_AUTO) {
+        wanted = rt->profile->gemm == DUO_GEMM_BUILTIN ? DUO_GEMM_BUILTIN : DUO_GEMM_CLBLAST;
+        snprintf(rt->gemm_reason, sizeof rt->gemm_reason, "vendor profile %s", rt->profile->name);
+    }
+    rt->gemm = wanted;
+    return DUO_OK;
+}
+
+/* Whether compiling at run time is forbidden, and why; where binaries come from. */
+static duo_status choose_program_source(duo_runtime *rt, const duo_runtime_options *options)
+{
+    const char *env = getenv("DUOCL_NO_COMPILE");
+    if (options->no_compile)
+        snprintf(rt->no_compile_reason, sizeof rt->no_compile_reason, "--no-compile");
+    else if (env && *env && strcmp(env, "0") != 0)
+        snprintf(rt->no_compile_reason, sizeof rt->no_compile_reason, "DUOCL_NO_COMPILE=%.40s", env);
+    else if (rt->profile->no_compile)
+        snprintf(rt->no_compile_reason, sizeof rt->no_compile_reason,
+                 "the vendor profile %s has no run-time compiler", rt->profile->name);
+    else if (!rt->device.compiler_available)
+        snprintf(rt->no_compile_reason, sizeof rt->no_compile_reason,
+                 "the device has no compiler (CL_DEVICE_COMPILER_AVAILABLE is false)");
+    const char *dir = options->kernel_binaries ? options->kernel_binaries
+                                               : getenv("DUOCL_KERNEL_BINARIES");
+    if (dir && *dir)
+        snprintf(rt->binaries_dir, sizeof rt->binaries_dir, "%s", dir);
+    if (rt->no_compile_reason[0] && rt->gemm == DUO_GEMM_CLBLAST)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT,
+                        "CLBlast cannot run here: it generates and compiles its GEMM kernels at "
+                        "run time, which is forbidden (%s); use the built-in GEMM (--gemm "
+                        "builtin, or \"gemm\": \"builtin\" in the config's model)",
+                        rt->no_compile_reason);
+    return DUO_OK;
 }
 
 static duo_status create_context(duo_runtime *rt)
@@ -44,7 +110,10 @@ static duo_status create_context(duo_runtime *rt)
     return DUO_OK;
 }
 
-duo_status duo_runtime_create(const duo_runtime_options *options, duo_runtime **out)
+/* exporting: duo_kernels_export's runtime, which compiles (or only writes
+ * sources) and never loads binaries. */
+static duo_status runtime_create(const duo_runtime_options *options, bool exporting,
+                                 duo_runtime **out)
 {
     *out = NULL;
     duo_runtime_options defaults = {0};
@@ -75,13 +144,38 @@ duo_status duo_runtime_create(const duo_runtime_options *options, duo_runtime **
     rt->work_group_2d = rt->profile->work_group_2d;
     while (rt->work_group_2d > 1 && rt->work_group_2d * rt->work_group_2d > max_wg)
         rt->work_group_2d /= 2;
+    rt->gemm_tiles = gemm_tiles_for(rt->profile, max_wg);
     set_build_options(rt);
 
     const char *dir = options->kernel_dir ? options->kernel_dir : getenv("DUOCL_KERNEL_DIR");
     if (dir && *dir)
         snprintf(rt->kernel_dir, sizeof rt->kernel_dir, "%s", dir);
 
+    st = choose_gemm(rt, options->gemm);
+    if (st == DUO_OK && exporting) {
+        if (options->kernel_binaries)
+            st = duo_fail(DUO_ERR_INVALID_ARGUMENT, "exporting kernels compiles them from source: "
+                          "--kernel-binaries does not apply");
+        rt->gemm = DUO_GEMM_BUILTIN; /* nothing of CLBlast's is exported */
+        snprintf(rt->no_compile_reason, sizeof rt->no_compile_reason, "%s",
+                 rt->profile->no_compile || !rt->device.compiler_available
+                     ? "the device cannot compile" : "");
+    } else if (st == DUO_OK) {
+        st = choose_program_source(rt, options);
+    }
+    if (st == DUO_OK && !exporting && rt->no_compile_reason[0] && !rt->binaries_dir[0])
+        st = duo_fail(DUO_ERR_INVALID_ARGUMENT,
+                      "compiling kernels at run time is forbidden (%s): pass --kernel-binaries DIR "
+                      "(or DUOCL_KERNEL_BINARIES) with the programs 'duocl kernels export' wrote "
+                      "for this device (README, FPGA boards)", rt->no_compile_reason);
+    if (st != DUO_OK) {
+        free(rt);
+        return st;
+    }
+
     st = create_context(rt);
+    if (st == DUO_OK && rt->binaries_dir[0])
+        st = duo_binaries_open(rt);
     /* Stored CLBlast parameters (duocl tune); a bad file is an error naming it. */
     bool tuned;
     if (st == DUO_OK)
@@ -94,6 +188,16 @@ duo_status duo_runtime_create(const duo_runtime_options *options, duo_runtime **
     return DUO_OK;
 }
 
+duo_status duo_runtime_create(const duo_runtime_options *options, duo_runtime **out)
+{
+    return runtime_create(options, false, out);
+}
+
+duo_status duo_runtime_create_for_export(const duo_runtime_options *options, duo_runtime **out)
+{
+    return runtime_create(options, true, out);
+}
+
 void duo_runtime_destroy(duo_runtime *rt)
 {
     if (!rt)
@@ -101,12 +205,15 @@ void duo_runtime_destroy(duo_runtime *rt)
     if (rt->queue)
         clFinish(rt->queue);
     duo_buffer_release(&rt->gemm_temp);
+    for (int i = 0; i < rt->gemm_retired_count; i++)
+        duo_buffer_release(&rt->gemm_retired[i]);
     for (int i = 0; i < rt->kernel_count; i++)
         clReleaseKernel(rt->kernels[i].kernel);
     for (int i = 0; i < rt->program_count; i++)
         clReleaseProgram(rt->programs[i].program);
     /* CLBlast keeps compiled programs that reference the context. */
     CLBlastClearCache();
+    duo_binaries_close(rt);
     if (rt->queue)
         clReleaseCommandQueue(rt->queue);
     if (rt->context)
@@ -121,6 +228,20 @@ const char *duo_runtime_profile_name(const duo_runtime *rt) { return rt->profile
 const char *duo_runtime_kernel_source(const duo_runtime *rt)
 {
     return rt->kernel_dir[0] ? rt->kernel_dir : "embedded";
+}
+
+duo_gemm_kind duo_runtime_gemm(const duo_runtime *rt) { return rt->gemm; }
+
+const char *duo_runtime_gemm_reason(const duo_runtime *rt) { return rt->gemm_reason; }
+
+const char *duo_runtime_kernel_binaries(const duo_runtime *rt)
+{
+    return rt->binaries_dir[0] ? rt->binaries_dir : NULL;
+}
+
+const char *duo_runtime_no_compile_reason(const duo_runtime *rt)
+{
+    return rt->no_compile_reason[0] ? rt->no_compile_reason : NULL;
 }
 
 unsigned long duo_blocking_total(const duo_runtime *rt)

@@ -9,7 +9,7 @@
 #include "duocl/runtime.h"
 #include "cl_error.h"
 
-enum { DUO_MAX_PROGRAMS = 32, DUO_MAX_KERNELS = 128 };
+enum { DUO_MAX_PROGRAMS = 32, DUO_MAX_KERNELS = 128, DUO_MAX_RETIRED = 32 };
 
 typedef struct duo_program_entry {
     char file[64];     /* "norm.cl" */
@@ -25,6 +25,9 @@ typedef struct duo_blocking_counts {
     unsigned long finishes; /* duo_runtime_finish */
     unsigned long waits;    /* duo_event_wait */
 } duo_blocking_counts;
+
+/* A --kernel-binaries folder's manifest, checked at start-up (program_export.c). */
+typedef struct duo_binary_manifest duo_binary_manifest;
 
 typedef struct duo_kernel_entry {
     char file[64];
@@ -45,11 +48,25 @@ struct duo_runtime {
     int program_count;
     duo_kernel_entry kernels[DUO_MAX_KERNELS];
     int kernel_count;
-    cl_mem gemm_temp;             /* CLBlast temp buffer, grown on demand */
+    cl_mem gemm_temp;             /* CLBlast's temp buffer, or the built-in GEMM's transposed
+                                   * B; grown on demand */
     size_t gemm_temp_bytes;
+    cl_mem gemm_retired[DUO_MAX_RETIRED]; /* temp buffers it replaced (gemm.c, grow_temp) */
+    int gemm_retired_count;
+    duo_gemm_kind gemm;           /* DUO_GEMM_CLBLAST or DUO_GEMM_BUILTIN */
+    char gemm_reason[64];         /* where the choice came from */
+    duo_gemm_tiles gemm_tiles;    /* the built-in GEMM's, clamped to the device */
+    char no_compile_reason[96];   /* "" when compiling at run time is allowed */
+    char binaries_dir[1024];      /* "" unless programs come from ready-built binaries */
+    duo_binary_manifest *manifest; /* binaries_dir's manifest.json */
     bool profiling;
     duo_blocking_counts blocking; /* since the runtime was created */
 };
+
+/* duo_runtime_create for duo_kernels_export: it compiles every program from
+ * source (or, on a device that cannot, only reads the sources) and never
+ * loads binaries. */
+duo_status duo_runtime_create_for_export(const duo_runtime_options *options, duo_runtime **out);
 
 /* The sum of rt->blocking's counts. */
 unsigned long duo_blocking_total(const duo_runtime *rt);
@@ -90,6 +107,21 @@ duo_status duo_event_wait(duo_runtime *rt, int n, const cl_event *events);
 duo_status duo_buffer_copy(duo_runtime *rt, cl_mem src, size_t src_offset, cl_mem dst,
                            size_t dst_offset, size_t bytes);
 void duo_buffer_release(cl_mem *buffer);
+
+/* Reads the full source of program `file` (kernels/common.cl and the file,
+ * with #line directives) into a malloc'd string. */
+duo_status duo_program_source(duo_runtime *rt, const char *file, char **out, size_t *length);
+
+/* The FNV-1a hash of a program's full source, as the manifest writes it. */
+void duo_program_source_hash(const char *source, size_t length, char out[17]);
+
+/* --kernel-binaries: reads and checks binaries_dir's manifest against the
+ * device, the build options and every program's source and binary file. */
+duo_status duo_binaries_open(duo_runtime *rt);
+void duo_binaries_close(duo_runtime *rt);
+
+/* Program `file` from binaries_dir (duo_binaries_open ran), its kernels checked. */
+duo_status duo_program_load_binary(duo_runtime *rt, const char *file, cl_program *out);
 
 /* Builds a program from source text with the runtime's options (exposed for tests). */
 duo_status duo_program_build_source(duo_runtime *rt, const char *file, const char *source,

@@ -1,4 +1,5 @@
-/* GEMM self-test: CLBlast on the device against a double-precision C loop. */
+/* GEMM self-test: CLBlast or the built-in GEMM on the device against a
+ * double-precision C loop. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,7 @@ duo_status duo_selftest_gemm(duo_runtime *rt, duo_selftest_result *result)
     result->max_error = 0;
     result->tolerance = GEMM_TOLERANCE;
     result->worst_case[0] = '\0';
+    snprintf(result->gemm, sizeof result->gemm, "%s", duo_gemm_kind_name(rt->gemm));
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int t = 0; t < 4; t++) {
             gemm_case g = {shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], t & 1, t >> 1};
@@ -123,8 +125,18 @@ duo_status duo_selftest_gemm(duo_runtime *rt, duo_selftest_result *result)
     if (result->failed)
         return duo_fail(DUO_ERR_NUMERIC,
                         "GEMM self-test failed: %d of %d cases exceed the tolerance %.1e; worst "
-                        "%.3e at %s. CLBlast gives wrong results on this device",
+                        "%.3e at %s. %s gives wrong results on this device",
                         result->failed, result->cases, GEMM_TOLERANCE, result->max_error,
-                        result->worst_case);
+                        result->worst_case,
+                        rt->gemm == DUO_GEMM_BUILTIN ? "The built-in GEMM" : "CLBlast");
     return DUO_OK;
+}
+
+duo_status duo_selftest_gemm_with(duo_runtime *rt, duo_gemm_kind kind, duo_selftest_result *result)
+{
+    duo_gemm_kind own;
+    DUO_TRY(duo_gemm_use(rt, kind, &own));
+    duo_status st = duo_selftest_gemm(rt, result);
+    duo_gemm_use(rt, own, NULL);
+    return st;
 }
