@@ -32,7 +32,7 @@ static const char HELP[] =
     "duocl bench compare A.json B.json ... prints runs side by side with ratios to A.";
 
 enum { CONFIG, DEVICE, JSON, REPEAT, WARMUP, ONLY, QUICK, PROFILE, TRACE, LABEL, ORACLE_BATCH,
-       COLD_REPEAT, PROBE, N_OPTIONS };
+       COLD_REPEAT, PROBE, GEMM, N_OPTIONS = GEMM + 3 };
 
 static bool want(const char *only, const char *section)
 {
@@ -124,11 +124,22 @@ static int run_bench(int argc, char **argv)
         [ORACLE_BATCH] = {"oracle-batch", "N", "sequences per oracle search (default 4)", NULL},
         [COLD_REPEAT] = {"cold-repeat", "N", "cold starts to time (default 1; each compiles everything)", NULL},
         [PROBE] = {"startup-probe", NULL, "(internal) time runtime, kernels and first GEMM, print JSON", NULL},
+        CLI_RUNTIME_OPTIONS,
     };
     int code = cli_parse(&cli_bench_command, argc, argv, opt, N_OPTIONS, NULL, 0, 0, HELP);
     if (code != CLI_OK)
         return code;
     const char *device = cli_device_selector(&opt[DEVICE]);
+    duo_runtime_options ro = {.device = device};
+    if (!cli_runtime_options("bench", &opt[GEMM], DUO_GEMM_AUTO, &ro))
+        return CLI_USER_ERROR;
+    /* The start-up suite's fresh processes take them from the environment. */
+    if (ro.gemm != DUO_GEMM_AUTO)
+        setenv("DUOCL_GEMM", duo_gemm_kind_name(ro.gemm), 1);
+    if (ro.kernel_binaries)
+        setenv("DUOCL_KERNEL_BINARIES", ro.kernel_binaries, 1);
+    if (ro.no_compile)
+        setenv("DUOCL_NO_COMPILE", "1", 1);
     if (opt[PROBE].value)
         return startup_probe(device);
     bool quick = opt[QUICK].value != NULL;
@@ -162,7 +173,9 @@ static int run_bench(int argc, char **argv)
     FILE *out = json && strcmp(json, "-") == 0 ? stderr : stdout;
     bool profile = opt[PROFILE].value != NULL;
 
-    duo_runtime_options ro = {.device = device, .profiling = profile};
+    ro.profiling = profile;
+    if (ro.gemm == DUO_GEMM_AUTO)
+        ro.gemm = cfg.model.gemm;
     duo_runtime *rt;
     st = duo_runtime_create(&ro, &rt);
     if (st != DUO_OK)
@@ -173,6 +186,9 @@ static int run_bench(int argc, char **argv)
     report.warmup = (int)warmup;
     duo_bench_report_describe(&report, rt, config_path, &cfg, opt[LABEL].value);
     bench_print_header(out, &report);
+    fprintf(out, "GEMM     %s (%s)%s%s\n", duo_gemm_kind_name(duo_runtime_gemm(rt)),
+            duo_runtime_gemm_reason(rt), duo_runtime_kernel_binaries(rt) ? "; kernels from " : "",
+            duo_runtime_kernel_binaries(rt) ? duo_runtime_kernel_binaries(rt) : "");
 
     duo_trace *trace = NULL;
     if (profile)

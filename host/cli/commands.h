@@ -3,6 +3,7 @@
 #define DUOCL_CLI_COMMANDS_H
 
 #include "cli.h"
+#include "duocl/runtime.h"
 #include "duocl/study.h"
 
 extern const cli_command cli_devices_command;
@@ -18,6 +19,23 @@ extern const cli_command cli_prepare_command;
 extern const cli_command cli_train_command;
 extern const cli_command cli_bench_command;
 extern const cli_command cli_tune_command;
+extern const cli_command cli_kernels_command;
+
+/* ---- the runtime options of every command that creates a runtime (kernels.c) ---- */
+
+#define CLI_RUNTIME_OPTIONS                                                                        \
+    {"gemm", "KIND", "GEMM: clblast or builtin (default: the config's model.gemm, $DUOCL_GEMM, "   \
+                     "else the device's vendor profile)", NULL},                                   \
+    {"kernel-binaries", "DIR", "load the kernels ready-built from DIR ('duocl kernels export') "   \
+                               "instead of compiling (default: $DUOCL_KERNEL_BINARIES)", NULL},    \
+    {"no-compile", NULL, "forbid compiling at run time: every kernel from --kernel-binaries, "     \
+                         "the built-in GEMM", NULL}
+
+/* Fills ro's gemm (config_gemm unless --gemm), kernel_binaries and no_compile
+ * from the three CLI_RUNTIME_OPTIONS starting at `first`; false after
+ * printing what is wrong. */
+bool cli_runtime_options(const char *command, const cli_option *first, duo_gemm_kind config_gemm,
+                         duo_runtime_options *ro);
 
 /* ---- progress and result printers, shared by each command and duocl study ---- */
 

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "duocl/device.h"
+#include "platforms/profile.h"
 
 static double gib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0 * 1024.0); }
 
@@ -24,6 +25,13 @@ static void print_text(const duo_device_list *list, int selected)
         printf("      memory     global %.1f GiB, local %.0f KiB; fp16 %s, fp64 %s\n",
                gib(d->global_mem_bytes), (double)d->local_mem_bytes / 1024.0, d->fp16 ? "yes" : "no",
                d->fp64 ? "yes" : "no");
+        const duo_profile *p = duo_profile_for(d);
+        bool compiles = d->compiler_available && !p->no_compile;
+        printf("      duocl      run-time compiler %s; GEMM %s by default; kernels %s\n",
+               d->compiler_available ? "yes" : "no (CL_DEVICE_COMPILER_AVAILABLE false)",
+               p->gemm == DUO_GEMM_BUILTIN ? "builtin" : "clblast",
+               compiles ? "compiled at start-up (or --kernel-binaries)"
+                        : "only ready-built: --kernel-binaries DIR (duocl kernels export)");
         printf("      driver     %s\n", d->driver);
     }
     if (list->default_index >= 0)
@@ -53,6 +61,10 @@ static cJSON *device_json(const duo_device_info *d)
     cJSON_AddNumberToObject(o, "max_work_group_size", (double)d->max_work_group_size);
     cJSON_AddBoolToObject(o, "fp16", d->fp16);
     cJSON_AddBoolToObject(o, "fp64", d->fp64);
+    cJSON_AddBoolToObject(o, "compiler_available", d->compiler_available);
+    const duo_profile *p = duo_profile_for(d);
+    cJSON_AddStringToObject(o, "gemm", p->gemm == DUO_GEMM_BUILTIN ? "builtin" : "clblast");
+    cJSON_AddBoolToObject(o, "run_time_compile", d->compiler_available && !p->no_compile);
     cJSON_AddStringToObject(o, "driver", d->driver);
     cJSON_AddStringToObject(o, "profile", d->profile);
     return o;

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "duocl/eval.h"
+#include "study/run_files.h"
 
 static const char HELP[] =
     "RUN is a run directory written by 'duocl train'. SPEC is one of:\n"
@@ -25,7 +26,7 @@ static const char HELP[] =
     "under the SPEC; an eval.json that does not parse is left as it is (exit 1)\n"
     "unless --force.";
 
-enum { ROUTES, TOKENS, DOMAINS, BATCH, CHECKPOINT, DEVICE, FORCE, N_OPTIONS };
+enum { ROUTES, TOKENS, DOMAINS, BATCH, CHECKPOINT, DEVICE, FORCE, GEMM, N_OPTIONS = GEMM + 3 };
 
 /* The table's header, then one row per domain as it is done. */
 void cli_print_eval_domain(const duo_eval_summary *s, int index, void *user)
@@ -49,6 +50,7 @@ static int run_eval(int argc, char **argv)
         {"checkpoint", "PATH", "checkpoint to load (default RUN/checkpoints/final or latest)", NULL},
         {"device", "D", "device selector (default: $DUOCL_DEVICE, else the best device)", NULL},
         {"force", NULL, "if RUN/eval.json is damaged, keep it as eval.json.bad and start a new one", NULL},
+        CLI_RUNTIME_OPTIONS,
     };
     const char *run_dir;
     int code = cli_parse(&cli_eval_command, argc, argv, o, N_OPTIONS, &run_dir, 1, 1, HELP);
@@ -67,9 +69,28 @@ static int run_eval(int argc, char **argv)
                             .domains = o[DOMAINS].value, .batch = (size_t)batch,
                             .device = cli_device_selector(&o[DEVICE]), .force = o[FORCE].value != NULL,
                             .callback = cli_print_eval_domain};
+    /* The GEMM and where kernels come from: the options, else the run's
+     * model.gemm, else the library's choice (duo_eval_run makes the runtime). */
+    duo_runtime_options ro = {.device = opt.device};
+    char config_path[4200];
+    duo_config config;
+    duo_gemm_kind run_gemm = DUO_GEMM_AUTO;
+    snprintf(config_path, sizeof config_path, "%s/%s", run_dir, DUO_RUN_CONFIG);
+    if (!o[GEMM].value && duo_config_load(config_path, &config) == DUO_OK)
+        run_gemm = config.model.gemm;
+    duo_clear_error();
+    if (!cli_runtime_options("eval", &o[GEMM], run_gemm, &ro))
+        return CLI_USER_ERROR;
+    duo_runtime *rt = NULL;
+    duo_status st = DUO_OK;
+    if (ro.gemm != DUO_GEMM_AUTO || ro.kernel_binaries || ro.no_compile)
+        st = duo_runtime_create(&ro, &rt);
+    if (st != DUO_OK)
+        return cli_report(st);
     duo_eval_summary summary;
     summary.bad_copy[0] = '\0';
-    duo_status st = duo_eval_run(NULL, &opt, &summary);
+    st = duo_eval_run(rt, &opt, &summary);
+    duo_runtime_destroy(rt);
     if (summary.bad_copy[0])
         fprintf(stderr, "duocl eval: the damaged %s was kept as %s\n", summary.path, summary.bad_copy);
     return cli_report(st);
@@ -77,7 +98,8 @@ static int run_eval(int argc, char **argv)
 
 const cli_command cli_eval_command = {
     .name = "eval",
-    .usage = "duocl eval RUN --routes SPEC [--tokens N] [--domains LIST]",
+    .usage = "duocl eval RUN --routes SPEC [--tokens N] [--domains LIST] [--gemm clblast|builtin]\n"
+             "                  [--kernel-binaries DIR] [--no-compile]",
     .summary = "evaluate a trained model under a routing: loss, perplexity, bits/byte, budget used",
     .run = run_eval,
 };

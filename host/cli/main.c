@@ -18,6 +18,7 @@ static const cli_command *const commands[] = {
     &cli_study_command,
     &cli_bench_command,
     &cli_tune_command,
+    &cli_kernels_command,
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 
@@ -32,6 +33,9 @@ static void print_usage(FILE *out)
     fprintf(out, "\nenvironment:\n"
                  "  DUOCL_DEVICE      device selector used when --device is not given\n"
                  "  DUOCL_KERNEL_DIR  load kernels/*.cl from this folder instead of the binary\n"
+                 "  DUOCL_GEMM        clblast or builtin, where no --gemm or config says\n"
+                 "  DUOCL_KERNEL_BINARIES  ready-built programs ('duocl kernels export')\n"
+                 "  DUOCL_NO_COMPILE  1: never compile kernels at run time\n"
                  "  POCL_CACHE_DIR    PoCL's kernel cache (default: ~/.cache/duocl/pocl)\n");
 }
 

@@ -118,6 +118,7 @@ static int run_train(int argc, char **argv)
         {"run-dir", "DIR", "run folder (default runs/<config name>)", NULL},
         {"resume", NULL, "continue the run folder's checkpoints/latest.ckpt bit-exactly", NULL},
         {"set", "KEY=VALUE", "override a config value, e.g. train.steps=20 (repeatable)", NULL},
+        CLI_RUNTIME_OPTIONS,
     };
     /* --set may repeat; cli_parse keeps one value per option, so collect them first. */
     const char *overrides[MAX_OVERRIDES];
@@ -144,7 +145,7 @@ static int run_train(int argc, char **argv)
         overrides[n_overrides++] = value;
     }
     const char *config_path;
-    int code = cli_parse(&cli_train_command, n_rest, rest, options, 4, &config_path, 1, 1,
+    int code = cli_parse(&cli_train_command, n_rest, rest, options, 7, &config_path, 1, 1,
                          "CONFIG is a JSON config (configs/tiny.json, configs/quickstart.json).\n"
                          "Ctrl-C writes a checkpoint and exits with code 1; --resume continues.");
     free(rest);
@@ -162,11 +163,14 @@ static int run_train(int argc, char **argv)
         duo_study_default_run_dir(config_path, run_dir, sizeof run_dir);
 
     duo_runtime_options ro = {.device = cli_device_selector(&options[0])};
+    if (!cli_runtime_options("train", &options[4], config.model.gemm, &ro))
+        return CLI_USER_ERROR;
     duo_runtime *rt;
     st = duo_runtime_create(&ro, &rt);
     if (st != DUO_OK)
         return cli_report(st);
-    fprintf(stderr, "device: %s; run folder %s\n", duo_runtime_device(rt)->name, run_dir);
+    fprintf(stderr, "device: %s; GEMM %s (%s); run folder %s\n", duo_runtime_device(rt)->name,
+            duo_gemm_kind_name(duo_runtime_gemm(rt)), duo_runtime_gemm_reason(rt), run_dir);
 
     cli_train_progress p;
     cli_train_progress_init(&p, &config);
@@ -188,7 +192,8 @@ static int run_train(int argc, char **argv)
 
 const cli_command cli_train_command = {
     .name = "train",
-    .usage = "duocl train CONFIG [--device D] [--run-dir DIR] [--resume] [--set KEY=VALUE ...]",
+    .usage = "duocl train CONFIG [--device D] [--run-dir DIR] [--resume] [--set KEY=VALUE ...]\n"
+             "                   [--gemm clblast|builtin] [--kernel-binaries DIR] [--no-compile]",
     .summary = "train a Duo model from scratch with random big/small routes (stage 1)",
     .run = run_train,
 };
