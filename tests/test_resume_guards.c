@@ -4,7 +4,9 @@
  * trim then emptied log.jsonl. Every u64 of the state is checked before it
  * is cast: the run stops with DUO_ERR_FORMAT naming the file and the field,
  * and the log is left as it was. The same for router training's latest.ckpt,
- * and for router.budget in a router checkpoint. */
+ * and for router.budget in a router checkpoint. A run killed after its last
+ * latest.ckpt but before final.ckpt (router.ckpt) resumes to write it, the
+ * same bytes an uninterrupted run writes. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +106,19 @@ static void train_resume_checks_the_state(void)
                          "state.loader_next is 18446744073709551615");
     train_resume_refuses("state.loader_seed of another run", "state.loader_seed", 77,
                          "state.loader_seed is 77");
+    /* Killed between the last latest.ckpt and final.ckpt. */
+    char final[700], kept[700], log[700], log_copy[700];
+    snprintf(final, sizeof final, "%s/checkpoints/final.ckpt", run_dir);
+    snprintf(kept, sizeof kept, "%s/final.good", work);
+    snprintf(log, sizeof log, "%s/log.jsonl", run_dir);
+    snprintf(log_copy, sizeof log_copy, "%s/log.good", work);
+    if (copy_file(final, kept) && copy_file(log, log_copy) && unit_check("rm final", remove(final) == 0, "%s", final)) {
+        unit_ok("resume after the last step writes final.ckpt", train(STEPS, true));
+        same_files("final.ckpt as uninterrupted", final, kept);
+        same_files("log.jsonl as uninterrupted", log, log_copy);
+    }
+    unit_fails("with final.ckpt there is nothing to resume", train(STEPS, true), DUO_ERR_CONFIG,
+               "nothing to resume", NULL);
     unit_ok("the good checkpoint still resumes", train(STEPS + 2, true));
 }
 
@@ -130,6 +145,24 @@ static void router_resume_checks_the_state(void)
     snprintf(model, sizeof model, "%s/router/k%d-SB/router.ckpt", run_dir, BUDGET);
     if (!copy_file(log, log_copy))
         return;
+    /* Killed between the last latest.ckpt and router.ckpt. */
+    char kept[700], saved_latest[700];
+    snprintf(kept, sizeof kept, "%s/router.good", work);
+    snprintf(saved_latest, sizeof saved_latest, "%s/router-latest.good", work);
+    if (copy_file(model, kept) && copy_file(latest, saved_latest) &&
+        unit_check("rm router.ckpt", remove(model) == 0, "%s", model)) {
+        duo_router_train_options o;
+        duo_router_train_defaults(&o);
+        o.budget = BUDGET;
+        o.steps = ROUTER_STEPS;
+        o.batch = 2;
+        o.checkpoint_every = 2;
+        o.resume = true;
+        unit_ok("router resume after the last step writes router.ckpt", duo_router_train(rt, run_dir, &o));
+        same_files("router.ckpt as uninterrupted", model, kept);
+        same_files("router log as uninterrupted", log, log_copy);
+        copy_file(saved_latest, latest);
+    }
     if (set_u64(latest, "state.step", (1ULL << 63) + 5)) {
         unit_fails("router state.step 2^63 + 5", train_router(true), DUO_ERR_FORMAT,
                    "state.step is 9223372036854775813", "latest.ckpt");

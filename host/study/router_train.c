@@ -116,7 +116,10 @@ static duo_status resume_from(session *x)
         return duo_fail(DUO_ERR_FORMAT, "'%s': state.step is %llu, more than any router training "
                         "has (--steps is at most %d): the checkpoint is damaged", x->latest,
                         (unsigned long long)state.step, MAX_STEPS);
-    if (state.step >= (uint64_t)x->o->steps)
+    /* Killed after the last latest.ckpt but before router.ckpt: resume to
+     * write router.ckpt (train_loop). */
+    bool unfinished = state.step == (uint64_t)x->o->steps && access(x->final_path, F_OK) != 0;
+    if (state.step >= (uint64_t)x->o->steps && !unfinished)
         return duo_fail(DUO_ERR_CONFIG, "'%s' has already done %llu steps and --steps is %d: "
                         "nothing to resume (raise --steps to train longer)", x->latest,
                         (unsigned long long)state.step, x->o->steps);
@@ -192,6 +195,8 @@ static duo_status write_record(session *x, long step, const duo_router_step *r, 
 static duo_status train_loop(session *x)
 {
     const duo_router_train_options *o = x->o;
+    if (x->start_step == o->steps) /* resumed after the last latest.ckpt */
+        return save(x, o->steps, false);
     size_t B = (size_t)o->batch, T = (size_t)x->config.model.ctx;
     int32_t *windows = malloc(B * (T + 1) * sizeof *windows);
     int32_t *inputs = malloc(B * T * sizeof *inputs), *targets = malloc(B * T * sizeof *targets);

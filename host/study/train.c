@@ -181,7 +181,10 @@ static duo_status check_state(const run *r, const duo_train_state *state)
         return duo_fail(DUO_ERR_FORMAT, "'%s': state.step is %llu, more than any run has (train.steps "
                         "is at most %d): the checkpoint is damaged", r->latest,
                         (unsigned long long)state->step, DUO_CONFIG_MAX_STEPS);
-    if (state->step >= (uint64_t)tc->steps)
+    /* A run killed after its last latest.ckpt but before final.ckpt resumes
+     * to write final.ckpt (train_loop); one with final.ckpt is done. */
+    bool unfinished = state->step == (uint64_t)tc->steps && !file_exists(r->final_path);
+    if (state->step >= (uint64_t)tc->steps && !unfinished)
         return duo_fail(DUO_ERR_CONFIG, "'%s' has already done %llu steps and train.steps is %d: "
                         "nothing to resume (raise train.steps to train longer)", r->latest,
                         (unsigned long long)state->step, tc->steps);
@@ -291,12 +294,19 @@ static duo_status save(run *r, long step, const char *path)
     return DUO_OK;
 }
 
-static duo_status validate(run *r, long step)
+/* Every evaluation mode on the validation data, into r->eval. */
+static duo_status evaluate_modes(run *r, long step)
 {
     r->eval.step = step;
     for (int mode = 0; mode < DUO_TRAIN_EVAL_MODES; mode++)
         DUO_TRY(duo_evaluate(r->model, r->eval_acts, r->eval_data, &r->routing[mode],
                              r->eval.result[mode]));
+    return DUO_OK;
+}
+
+static duo_status validate(run *r, long step)
+{
+    DUO_TRY(evaluate_modes(r, step));
     double elapsed = r->elapsed_offset + (duo_now_seconds() - r->t0);
     for (int d = 0; d < r->eval.n_domains; d++)
         for (int mode = 0; mode < DUO_TRAIN_EVAL_MODES; mode++) {
@@ -317,6 +327,13 @@ static duo_status validate(run *r, long step)
 static duo_status train_loop(run *r)
 {
     const duo_train_config *tc = &r->config->train;
+    /* Resumed after the last step's latest.ckpt: the log already holds its
+     * validation; evaluate again only for the closing event, and write
+     * final.ckpt, the same bytes as latest.ckpt. */
+    if (r->start_step == tc->steps) {
+        DUO_TRY(evaluate_modes(r, r->start_step));
+        return save(r, r->start_step, r->final_path);
+    }
     size_t B = (size_t)tc->batch, T = (size_t)r->config->model.ctx, N = B * T;
     int32_t *windows = malloc(B * (T + 1) * sizeof *windows);
     int32_t *inputs = malloc(N * sizeof *inputs), *targets = malloc(N * sizeof *targets);
