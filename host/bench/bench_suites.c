@@ -100,20 +100,28 @@ typedef struct gemm_context {
     duo_runtime *rt;
     cl_mem a, b, c;
     const gemm_spec *specs;
+    int gemms;                 /* 2: every shape on CLBlast, then on the built-in GEMM; 1: one */
+    duo_gemm_kind kinds[2];
 } gemm_context;
 
+/* Case i: shape i / gemms on GEMM kinds[i % gemms]. */
 static duo_status gemm_run(void *context, int i)
 {
     gemm_context *g = context;
-    const gemm_spec *s = &g->specs[i];
+    const gemm_spec *s = &g->specs[i / g->gemms];
     /* Row-major operands stored as used: op(A) is m x k, so A is k x m when transposed. */
     duo_matrix a = {g->a, 0, s->ta ? s->m : s->k, s->ta};
     duo_matrix b = {g->b, 0, s->tb ? s->k : s->n, s->tb};
     duo_matrix c = {g->c, 0, s->n, false};
-    if (s->batch == 1)
-        return duo_gemm(g->rt, s->m, s->n, s->k, 1.0f, a, b, 0.0f, c);
-    return duo_gemm_strided_batched(g->rt, s->m, s->n, s->k, 1.0f, a, s->m * s->k, b, s->k * s->n,
-                                    0.0f, c, s->m * s->n, s->batch);
+    duo_gemm_kind own;
+    DUO_TRY(duo_gemm_use(g->rt, g->kinds[i % g->gemms], &own));
+    duo_status st =
+        s->batch == 1
+            ? duo_gemm(g->rt, s->m, s->n, s->k, 1.0f, a, b, 0.0f, c)
+            : duo_gemm_strided_batched(g->rt, s->m, s->n, s->k, 1.0f, a, s->m * s->k, b,
+                                       s->k * s->n, 0.0f, c, s->m * s->n, s->batch);
+    duo_gemm_use(g->rt, own, NULL);
+    return st;
 }
 
 duo_status duo_bench_gemm_suite(duo_runtime *rt, const duo_bench_suite_options *o,
@@ -160,16 +168,29 @@ duo_status duo_bench_gemm_suite(duo_runtime *rt, const duo_bench_suite_options *
         max_b = b > max_b ? b : max_b;
         max_c = c > max_c ? c : max_c;
     }
-    gemm_context g = {.rt = rt, .specs = specs};
-    duo_bench_case cases[COUNT];
+    /* CLBlast's cases keep their section and names; after each, the built-in
+     * GEMM's on the same shape (section gemm_builtin, "<name> builtin"), run
+     * in turn with it. Only the built-in ones where compiling at run time is
+     * forbidden. */
+    gemm_context g = {.rt = rt, .specs = specs, .gemms = 2,
+                      .kinds = {DUO_GEMM_CLBLAST, DUO_GEMM_BUILTIN}};
+    if (duo_runtime_no_compile_reason(rt)) {
+        g.gemms = 1;
+        g.kinds[0] = DUO_GEMM_BUILTIN;
+    }
+    duo_bench_case cases[2 * COUNT];
     duo_status st = duo_bench_random_buffer(rt, max_a, 1.0f, o->seed + 1, &g.a);
     if (st == DUO_OK)
         st = duo_bench_random_buffer(rt, max_b, 1.0f, o->seed + 2, &g.b);
     if (st == DUO_OK)
         st = duo_bench_random_buffer(rt, max_c, 1.0f, o->seed + 3, &g.c);
-    for (int i = 0; i < COUNT && st == DUO_OK; i++) {
-        const gemm_spec *s = &specs[i];
-        duo_bench_case_set(&cases[i], "gemm", s->name, 2.0 * (double)s->m * (double)s->n *
+    for (int i = 0; i < COUNT * g.gemms && st == DUO_OK; i++) {
+        const gemm_spec *s = &specs[i / g.gemms];
+        bool builtin = g.kinds[i % g.gemms] == DUO_GEMM_BUILTIN;
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", s->name, builtin ? " builtin" : "");
+        duo_bench_case_set(&cases[i], builtin ? "gemm_builtin" : "gemm", name,
+                           2.0 * (double)s->m * (double)s->n *
                            (double)s->k * (double)s->batch, "GFLOP/s", gemm_run, &g, i);
         snprintf(cases[i].shape, sizeof cases[i].shape, "m=%zu n=%zu k=%zu %c%c%s", s->m, s->n,
                  s->k, s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->batch > 1 ? " batched" : "");
@@ -179,7 +200,7 @@ duo_status duo_bench_gemm_suite(duo_runtime *rt, const duo_bench_suite_options *
         }
     }
     if (st == DUO_OK)
-        st = duo_bench_run_and_add(rt, cases, COUNT, &o->run, r);
+        st = duo_bench_run_and_add(rt, cases, COUNT * g.gemms, &o->run, r);
     duo_buffer_release(&g.a);
     duo_buffer_release(&g.b);
     duo_buffer_release(&g.c);
