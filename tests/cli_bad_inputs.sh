@@ -14,7 +14,7 @@ trap 'rm -rf "$work"' EXIT
 . "$(dirname "$0")/lib.sh"
 limit=60 # seconds a row may take
 
-rows=0 bad_rows=()
+rows=0 bad_rows=() env_shown=""
 # bad WORD ARGS...: duocl ARGS must exit 1 within $limit s, with WORD in its output.
 bad() {
     word=$1
@@ -23,7 +23,7 @@ bad() {
     timeout -k 5 "$limit" "$duocl" "$@" </dev/null >"$work/row.out" 2>&1
     rc=$?
     if [ "$rc" -eq 1 ] && grep -qF -- "$word" "$work/row.out"; then
-        printf '  ok    %s\n' "$*" | cut -c1-150
+        printf '  ok    %s%s\n' "$env_shown" "$*" | cut -c1-150
         return
     fi
     case $rc in
@@ -31,16 +31,19 @@ bad() {
     1) why="exit 1 but the message lacks '$word'" ;;
     *) why="exit $rc, expected 1" ;;
     esac
-    bad_rows+=("$*")
-    printf '  FAIL  %s\n        %s; output:\n' "$*" "$why"
+    bad_rows+=("$env_shown$*")
+    printf '  FAIL  %s%s\n        %s; output:\n' "$env_shown" "$*" "$why"
     tail -3 "$work/row.out" | cut -c1-300 | sed 's/^/        /'
 }
 # bad_env VAR=VALUE WORD ARGS...: as bad, with one variable set.
 bad_env() {
+    variable=${1%%=*}
     export "${1?}"
+    env_shown="$1 "
     shift
     bad "$@"
-    unset "${1%%=*}" 2>/dev/null
+    unset "$variable"
+    env_shown=""
 }
 
 # ---- fixtures: a tiny trained run, its copies with one file damaged, odd files
@@ -219,13 +222,13 @@ bad "--alphabet"            router train "$run" --budget 1 --alphabet KB
 bad "--resume"              router train "$run" --budget 1 --resume
 bad "--budget"              difficulty "$run"
 bad "--budget"              difficulty "$run" --budget x
-bad "--repeat"              bench --repeat 0
-bad "--repeat"              bench --repeat 1e9
-bad "nosuch"                bench --only nosuch
-bad "--fraction"            tune --fraction 0
-bad "--shape"               tune --shape 1,2
-bad "--rounds"              tune --rounds x
-bad "--seconds"             tune --seconds -1
+bad "--repeat"              bench --config "$cfg" --repeat 0
+bad "--repeat"              bench --config "$cfg" --repeat 1e9
+bad "nosuch"                bench --config "$cfg" --only nosuch
+bad "--fraction"            tune --config "$cfg" --fraction 0
+bad "--shape"               tune --config "$cfg" --shape 1,2
+bad "--rounds"              tune --config "$cfg" --rounds x
+bad "--seconds"             tune --config "$cfg" --seconds -1
 
 echo "device memory"
 bad "try --batch"           eval "$run" --routes all-big --batch 10000000
