@@ -1,11 +1,13 @@
 /* duocl's side of the PyTorch parity test (tests/parity/torch_duo.py).
  *
  *   parity_dump FIXTURE.ckpt OUT.ckpt [--steps S] [--attention auto|fused|gemm]
+ *               [--gemm clblast|builtin]
  *       Loads the model's parameters and one batch (tokens, targets, routes)
  *       from the fixture, runs forward, backward and S training steps
  *       (duo_train_step, the fixture's routes at every step; default 3) and
  *       writes to OUT.ckpt (--attention: the model's attention path instead
- *       of the fixture's model.attention; the config block stays the fixture's), in the checkpoint format of duocl/checkpoint.h,
+ *       of the fixture's model.attention; --gemm: that GEMM instead of the
+ *       device's; the config block stays the fixture's), in the checkpoint format of duocl/checkpoint.h,
  *       with the fixture's config as its config block:
  *         forward.logits   f32 (N, V)       N = B*T, before backward
  *         forward.losses   f32 (B, T)       per-token nats, 0 where masked
@@ -262,7 +264,7 @@ static duo_status dump_main(duo_runtime *rt, const char *fixture, const char *ou
 static int usage(void)
 {
     fprintf(stderr, "usage: parity_dump FIXTURE.ckpt OUT.ckpt [--steps S] "
-                    "[--attention auto|fused|gemm]\n"
+                    "[--attention auto|fused|gemm] [--gemm clblast|builtin]\n"
                     "       parity_dump --make-fixture CONFIG.json OUT.ckpt [--seed N] "
                     "[--batch B] [--tokens T]\n");
     return 1;
@@ -277,7 +279,13 @@ int main(int argc, char **argv)
     long steps = 3, batch_arg = 0, tokens_arg = 0;
     unsigned long long seed = 1234;
     int attention = -1; /* the fixture's */
+    duo_runtime_options ro = {0};
     for (int i = first + 2; i + 1 < argc; i += 2) {
+        if (!make && strcmp(argv[i], "--gemm") == 0) {
+            if (!duo_gemm_kind_from_name(argv[i + 1], &ro.gemm) || ro.gemm == DUO_GEMM_AUTO)
+                return usage();
+            continue;
+        }
         if (!make && strcmp(argv[i], "--attention") == 0) {
             for (int k = DUO_ATTENTION_AUTO; k <= DUO_ATTENTION_GEMM; k++)
                 if (strcmp(argv[i + 1], duo_attention_kind_name((duo_attention_kind)k)) == 0)
@@ -302,9 +310,11 @@ int main(int argc, char **argv)
             return usage();
     }
     duo_runtime *rt;
-    duo_status st = duo_runtime_create(NULL, &rt);
+    duo_status st = duo_runtime_create(&ro, &rt);
     if (st == DUO_OK) {
-        fprintf(stderr, "parity_dump: kernels from %s\n", duo_runtime_kernel_source(rt));
+        fprintf(stderr, "parity_dump: kernels from %s, GEMM %s (%s)\n",
+                duo_runtime_kernel_source(rt), duo_gemm_kind_name(duo_runtime_gemm(rt)),
+                duo_runtime_gemm_reason(rt));
         st = make ? make_fixture(rt, argv[first], argv[first + 1], seed, batch_arg, tokens_arg)
                   : dump_main(rt, argv[first], argv[first + 1], steps, attention);
         duo_runtime_destroy(rt);
