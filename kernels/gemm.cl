@@ -22,7 +22,7 @@
  * the k loop, the tile in memory), so on a CPU the tile stays in registers
  * and the vectors are the CPU's (16 floats: AVX-512). The items of a group
  * share rows of A (same y) and panels of B (same x) in cache; the host splits
- * a long k into launches of DUO_GEMM_K_BLOCK so those panels fit. On GPUs,
+ * a long k into launches of the profile's k_block so those panels fit. On GPUs,
  * neighbouring items read neighbouring vectors of B. The tile sizes come
  * from the vendor profile (platforms/profile_*.c) as -D constants.
  *
