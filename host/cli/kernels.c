@@ -63,6 +63,9 @@ static int run_export(int argc, char **argv)
                e.binaries ? "sources, binaries and " : "sources (no binaries: the device cannot "
                                                        "compile; build them offline) and ",
                e.manifest);
+    if (st == DUO_OK && !e.binaries)
+        printf("kernel lists from the sources' text: kernels whose names a macro pastes are "
+               "missing; an export on a device that compiles lists them all\n");
     return cli_report(st);
 }
 
