@@ -1,5 +1,6 @@
 /* Causal multi-head attention on the device, forward and backward
- * (kernels/attention.cl plus CLBlast batched GEMMs).
+ * (kernels/attention.cl plus CLBlast batched GEMMs). ops/attention_fused.h
+ * computes the same without the (T, T) matrix; model.attention chooses.
  *
  * q, k, v, y and their gradients are (B, T, d) row-major with d = H * hd and
  * head h in columns [h*hd, (h+1)*hd); q and k already carry RoPE. y is the
