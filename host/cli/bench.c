@@ -17,7 +17,9 @@
 static const char HELP[] =
     "Sections (--only, comma-separated; default all): gemm, ops, train, eval, oracle, attention,\n"
     "startup.\n"
-    "  gemm     GFLOP/s of every GEMM shape of a training step and an evaluation\n"
+    "  gemm     GFLOP/s of every GEMM shape of a training step and an evaluation, on CLBlast\n"
+    "           and on the built-in GEMM in turn (rows '... builtin'; --gemm sets the GEMM of\n"
+    "           every other section)\n"
     "  ops      every op family forward and backward at the bench shapes, and the routed FFN\n"
     "           block at 50% routing whole / GEMMs only / compaction only\n"
     "  train    training tokens/s at p_big 0.5 (forward, backward, clipping, AdamW)\n"
