@@ -16,8 +16,10 @@ const duo_profile duo_profile_pocl = {
     .work_group_1d = 64,
     .work_group_reduce = 64,
     .work_group_2d = 8,
-    /* Faster than the GEMM path here (README, Benchmarks). */
-    .attention_fused = true,
+    /* The GEMM path on the built-in GEMM: 2.0-2.5x faster than the fused
+     * kernels at T 256-2048 (they were 1.6-2.8x faster than it on CLBlast),
+     * for O(T^2) memory per layer; README, Benchmarks. */
+    .attention_fused = false,
     /* The built-in GEMM, 16x CLBlast untuned and 4x tuned here (median per shape; README,
      * Benchmarks): a work-item's tile is 8 rows by two 16-float vectors
      * (AVX-512), 16 accumulators; k in blocks of 256 keeps a group's panels
