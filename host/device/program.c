@@ -151,14 +151,14 @@ static void store_cached_binary(duo_runtime *rt, cl_program program, const char 
     if (!bytes)
         return;
     if (clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof bytes, &bytes, NULL) == CL_SUCCESS) {
-        char dir[1100];
+        char dir[1400];
         snprintf(dir, sizeof dir, "%s", path);
         char *slash = strrchr(dir, '/');
         if (slash) {
             *slash = '\0';
             duo_make_directories(dir);
         }
-        char tmp[1200];
+        char tmp[1400 + 32];
         snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
         FILE *f = fopen(tmp, "wb");
         if (f) {

@@ -89,8 +89,11 @@ static void summarise(const duo_oracle_result *r, const duo_model_config *mc, ui
         s->fixed = score(b->fixed, r->tokens, bytes);
         s->random = score(b->random_best, r->tokens, bytes);
         s->mean_all = score(b->mean_all, r->tokens, bytes);
-        snprintf(s->fixed_pattern, sizeof s->fixed_pattern, "%s", b->fixed_pattern);
-        snprintf(s->random_pattern, sizeof s->random_pattern, "%s", b->random_pattern);
+        /* A pattern has one letter per layer: at most DUO_ORACLE_MAX_LAYERS. */
+        snprintf(s->fixed_pattern, sizeof s->fixed_pattern, "%.*s",
+                 (int)sizeof s->fixed_pattern - 1, b->fixed_pattern);
+        snprintf(s->random_pattern, sizeof s->random_pattern, "%.*s",
+                 (int)sizeof s->random_pattern - 1, b->random_pattern);
         s->fixed_flop_fraction = duo_pattern_flop_fraction(b->fixed_pattern, mc->ffn_big, mc->ffn_small);
         for (int l = 0; l < r->layers; l++) {
             s->big_per_layer[l] = (double)b->big_per_layer[l] / (double)r->tokens;
