@@ -69,11 +69,31 @@ static bool is_count(const cJSON *item)
            item->valuedouble == floor(item->valuedouble);
 }
 
+/* The CLBlast kernels a tuning file may name: what `duocl tune` writes. */
+static const char *const KNOWN_KERNELS[] = {"Xgemm", "XgemmDirect", "Copy", "Pad", "Transpose",
+                                            "Padtranspose", "GemmRoutine"};
+
+/* CLBlast's tile sizes, vector widths and switches are 0, 1 or powers of
+ * two; only the routine's XGEMM_MIN_INDIRECT_SIZE is any count. */
+static bool valid_parameter(const char *name, size_t value)
+{
+    return strcmp(name, "XGEMM_MIN_INDIRECT_SIZE") == 0 || (value & (value - 1)) == 0;
+}
+
 static duo_status parse_kernel(const cJSON *entry, const char *path, duo_tuning_kernel *k)
 {
     memset(k, 0, sizeof *k);
     if (!entry->string || strlen(entry->string) >= sizeof k->name || !cJSON_IsObject(entry))
         return bad(path, "a kernel entry is not an object with a short name");
+    bool known = false;
+    for (size_t i = 0; i < sizeof KNOWN_KERNELS / sizeof KNOWN_KERNELS[0]; i++)
+        known |= strcmp(entry->string, KNOWN_KERNELS[i]) == 0;
+    if (!known) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "unknown kernel '%.64s' (allowed: Xgemm, XgemmDirect, Copy, "
+                 "Pad, Transpose, Padtranspose, GemmRoutine)", entry->string);
+        return bad(path, msg);
+    }
     strcpy(k->name, entry->string);
     const cJSON *time = cJSON_GetObjectItemCaseSensitive(entry, "time_ms");
     k->time_ms = cJSON_IsNumber(time) ? time->valuedouble : 0.0;
@@ -89,6 +109,12 @@ static duo_status parse_kernel(const cJSON *entry, const char *path, duo_tuning_
             return bad(path, "a parameter is not a non-negative integer with a short name");
         strcpy(k->names[k->count], p->string);
         k->values[k->count] = (size_t)p->valuedouble;
+        if (!valid_parameter(k->names[k->count], k->values[k->count])) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s=%zu in kernel %s: CLBlast takes 0, 1 or a power of two",
+                     k->names[k->count], k->values[k->count], k->name);
+            return bad(path, msg);
+        }
         k->count++;
     }
     return DUO_OK;
@@ -103,7 +129,7 @@ static duo_status parse(const cJSON *root, const char *path, const duo_device_in
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (!cJSON_IsString(format) || strcmp(format->valuestring, FORMAT_NAME) != 0)
         return bad(path, "\"format\" is not \"duocl-clblast-tuning\"");
-    if (!cJSON_IsNumber(version) || version->valueint != FORMAT_VERSION)
+    if (!cJSON_IsNumber(version) || version->valuedouble != FORMAT_VERSION)
         return bad(path, "unsupported \"version\" (this duocl reads version 1)");
     DUO_TRY(copy_string(root, "device", t->device, sizeof t->device, path));
     DUO_TRY(copy_string(root, "driver", t->driver, sizeof t->driver, path));
