@@ -16,6 +16,8 @@
 #include "tuning.h"
 
 static const char FORMAT_NAME[] = "duocl-clblast-tuning";
+static const char KEPT_TUNED[] = "tuned parameters kept";
+static const char KEPT_BUILTIN[] = "built-in parameters kept";
 enum { FORMAT_VERSION = 1 };
 
 /* Keeps letters, digits, '.', '-' and '_'; everything else becomes '_'. */
@@ -120,6 +122,41 @@ static duo_status parse_kernel(const cJSON *entry, const char *path, duo_tuning_
     return DUO_OK;
 }
 
+static bool positive(const cJSON *item)
+{
+    return cJSON_IsNumber(item) && item->valuedouble > 0 && isfinite(item->valuedouble);
+}
+
+/* "decision" and "comparison", both optional (older files have neither). */
+static duo_status parse_decision(const cJSON *root, const char *path, duo_tuning *t)
+{
+    const cJSON *decision = cJSON_GetObjectItemCaseSensitive(root, "decision");
+    if (decision) {
+        if (!cJSON_IsString(decision) || (strcmp(decision->valuestring, KEPT_TUNED) != 0 &&
+                                          strcmp(decision->valuestring, KEPT_BUILTIN) != 0))
+            return bad(path, "\"decision\" is neither \"tuned parameters kept\" nor "
+                             "\"built-in parameters kept\"");
+        t->builtin_kept = strcmp(decision->valuestring, KEPT_BUILTIN) == 0;
+    }
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "comparison");
+    if (!c)
+        return DUO_OK;
+    const cJSON *builtin = cJSON_GetObjectItemCaseSensitive(c, "builtin_ms");
+    const cJSON *tuned = cJSON_GetObjectItemCaseSensitive(c, "tuned_ms");
+    const cJSON *gemms = cJSON_GetObjectItemCaseSensitive(c, "gemms");
+    const cJSON *rounds = cJSON_GetObjectItemCaseSensitive(c, "rounds");
+    if (!cJSON_IsObject(c) || !positive(builtin) || !(positive(tuned) || cJSON_IsNull(tuned)) ||
+        !is_count(gemms) || !is_count(rounds))
+        return bad(path, "\"comparison\" needs positive \"builtin_ms\" and \"tuned_ms\" (or null) "
+                         "and counts \"gemms\" and \"rounds\"");
+    t->compared = true;
+    t->builtin_ms = builtin->valuedouble;
+    t->tuned_ms = cJSON_IsNumber(tuned) ? tuned->valuedouble : 0.0;
+    t->gemms = (int)gemms->valuedouble;
+    t->rounds = (int)rounds->valuedouble;
+    return DUO_OK;
+}
+
 static duo_status parse(const cJSON *root, const char *path, const duo_device_info *device,
                         duo_tuning *t)
 {
@@ -151,16 +188,29 @@ static duo_status parse(const cJSON *root, const char *path, const duo_device_in
         dims[i] = (size_t)d->valuedouble;
     }
     t->m = dims[0], t->n = dims[1], t->k = dims[2];
+    DUO_TRY(parse_decision(root, path, t));
     const cJSON *kernels = cJSON_GetObjectItemCaseSensitive(root, "kernels");
-    if (!cJSON_IsObject(kernels) || !kernels->child)
+    if (!cJSON_IsObject(kernels) || (!kernels->child && !t->builtin_kept))
         return bad(path, "\"kernels\" is missing or empty");
     const cJSON *entry;
     cJSON_ArrayForEach(entry, kernels)
     {
+        if (t->builtin_kept)
+            return bad(path, "says \"built-in parameters kept\" but holds kernel parameters");
         if (t->kernel_count >= DUO_TUNING_MAX_KERNELS)
             return bad(path, "too many kernels");
         DUO_TRY(parse_kernel(entry, path, &t->kernels[t->kernel_count]));
         t->kernel_count++;
+    }
+    /* duocl tune never keeps parameters its own timing found slower; a file
+     * that records so was edited or written by something else. */
+    if (t->compared && t->kernel_count > 0 && !(t->tuned_ms < t->builtin_ms)) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "its parameters are slower than CLBlast's built-in ones (a training step's "
+                 "GEMMs: %.4g ms tuned, %.4g ms built-in), so they are not applied",
+                 t->tuned_ms, t->builtin_ms);
+        return bad(path, msg);
     }
     return DUO_OK;
 }
@@ -194,6 +244,18 @@ duo_status duo_tuning_save(const char *path, const duo_tuning *t)
     cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->m));
     cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->n));
     cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->k));
+    if (t->compared || t->builtin_kept)
+        cJSON_AddStringToObject(root, "decision", t->builtin_kept ? KEPT_BUILTIN : KEPT_TUNED);
+    if (t->compared) {
+        cJSON *c = cJSON_AddObjectToObject(root, "comparison");
+        cJSON_AddNumberToObject(c, "builtin_ms", t->builtin_ms);
+        if (t->tuned_ms > 0)
+            cJSON_AddNumberToObject(c, "tuned_ms", t->tuned_ms);
+        else
+            cJSON_AddNullToObject(c, "tuned_ms"); /* no tuned set could be timed */
+        cJSON_AddNumberToObject(c, "gemms", t->gemms);
+        cJSON_AddNumberToObject(c, "rounds", t->rounds);
+    }
     cJSON *kernels = cJSON_AddObjectToObject(root, "kernels");
     for (int i = 0; i < t->kernel_count; i++) {
         const duo_tuning_kernel *k = &t->kernels[i];
@@ -252,7 +314,7 @@ duo_status duo_tuning_apply_stored(duo_runtime *rt, bool *applied)
     duo_tuning t;
     DUO_TRY(duo_tuning_load(path, &rt->device, &t));
     DUO_TRY(duo_tuning_apply(rt, &t, path));
-    *applied = true;
+    *applied = t.kernel_count > 0;
     return DUO_OK;
 }
 
@@ -309,6 +371,102 @@ duo_status duo_tuning_read_clblast_result(const char *path, const char *kernel,
 done:
     cJSON_Delete(root);
     return st;
+}
+
+/* One table row: "| id | total | v1 v2 ... | local | global | compiles | T ms | GFLOPS | status |". */
+static bool read_row(char *line, const duo_tuning_kernel *header, duo_tuning_kernel *row)
+{
+    char *field[10];
+    int n = 0;
+    for (char *s = line; n < 10 && (s = strchr(s, '|')); s++)
+        field[n++] = s + 1;
+    if (n < 10 || !strstr(field[8], "results match"))
+        return false;
+    *row = *header;
+    char *s = field[2], *end;
+    for (int i = 0; i < header->count; i++, s = end) {
+        row->values[i] = (size_t)strtoull(s, &end, 10);
+        if (end == s)
+            return false;
+    }
+    row->time_ms = strtod(field[6], &end);
+    return end != field[6] && row->time_ms > 0;
+}
+
+bool duo_tuning_read_clblast_log(const char *path, const char *kernel, duo_tuning_kernel *out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    duo_tuning_kernel header = {0}, row;
+    snprintf(header.name, sizeof header.name, "%s", kernel);
+    bool found = false;
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        const char *names = strstr(line, "* Parameters explored:");
+        if (names) {
+            header.count = 0;
+            for (char *s = strtok((char *)names + 22, " \n"); s && header.count < DUO_TUNING_MAX_PARAMS;
+                 s = strtok(NULL, " \n"))
+                snprintf(header.names[header.count++], sizeof header.names[0], "%.31s", s);
+        } else if (header.count > 0 && read_row(line, &header, &row) &&
+                   (!found || row.time_ms < out->time_ms)) {
+            *out = row;
+            found = true;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+void duo_tuning_write_clblast_files(const char *dir, const duo_tuning *t)
+{
+    /* Kernel, and the tuner's name for it (CLBlast maps one to the other). */
+    static const char *const families[][2] = {
+        {"Xgemm", "xgemm_1"}, {"XgemmDirect", "xgemm_direct_1"}, {"Copy", "copy"},
+        {"Pad", "pad"},       {"Transpose", "transpose"},        {"Padtranspose", "padtranspose"}};
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        for (int j = 0; j < t->kernel_count; j++) {
+            const duo_tuning_kernel *k = &t->kernels[j];
+            if (strcmp(k->name, families[i][0]) != 0)
+                continue;
+            char path[1800];
+            snprintf(path, sizeof path, "%s/clblast_%s_32.json", dir, families[i][1]);
+            FILE *f = fopen(path, "w");
+            if (!f)
+                continue;
+            fprintf(f, "{\n  \"kernel_family\": \"%s\",\n  \"best_parameters\": \"", families[i][1]);
+            for (int p = 0; p < k->count; p++)
+                fprintf(f, "%s=%zu ", k->names[p], k->values[p]);
+            /* CLBlast reads these line by line: a value must end with a comma. */
+            fprintf(f, "PRECISION=32\",\n  \"precision\": \"32\"\n}\n");
+            fclose(f);
+        }
+}
+
+bool duo_tuning_read_routine_result(const char *dir, double *indirect_ms, double *direct_ms)
+{
+    char path[1800];
+    snprintf(path, sizeof path, "%s/clblast_gemm_routine_single_size_32.json", dir);
+    uint8_t *data;
+    size_t n;
+    *indirect_ms = *direct_ms = -1;
+    if (duo_read_file(path, "CLBlast routine tuner result", DUO_MAX_TUNING_BYTES, &data, &n) != DUO_OK)
+        return false;
+    cJSON *root = cJSON_ParseWithLength((const char *)data, n);
+    free(data);
+    /* "results": [{"time": T, "parameters": {"XGEMM_MIN_INDIRECT_SIZE": 0 (in-direct) or more}}, ...] */
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(root, "results"))
+    {
+        const cJSON *time = cJSON_GetObjectItemCaseSensitive(r, "time");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(r, "parameters"), "XGEMM_MIN_INDIRECT_SIZE");
+        if (cJSON_IsNumber(time) && cJSON_IsNumber(p))
+            *(p->valuedouble == 0 ? indirect_ms : direct_ms) = time->valuedouble;
+    }
+    cJSON_Delete(root);
+    return *indirect_ms > 0 && *direct_ms > 0;
 }
 
 void duo_tuning_put(duo_tuning *t, const duo_tuning_kernel *k, bool force)
