@@ -128,7 +128,10 @@ static duo_status stage(study *s, const char *name, const char *what, uint64_t a
 
 /* ---- stages ---- */
 
-/* Tunes CLBlast for the device once per machine: skipped when its file exists. */
+/* Tunes CLBlast for the device and this model once per machine: skipped when
+ * the device has a tuning file, also one that records "built-in parameters
+ * kept" (duo_tune_device found the tuned ones no faster), and when the model's
+ * products do not run on CLBlast there (duocl's built-in GEMM on PoCL). */
 static duo_status tune_stage(study *s, const void *arg)
 {
     (void)arg;
@@ -137,20 +140,42 @@ static duo_status tune_stage(study *s, const void *arg)
     DUO_TRY(duo_devices_list(&list));
     duo_status st = duo_devices_select(&list, s->o->device, &index);
     char path[1200] = "";
-    if (st == DUO_OK)
-        duo_tuning_path(&list.devices[index], path, sizeof path);
+    duo_device_info device;
+    if (st == DUO_OK) {
+        device = list.devices[index];
+        duo_tuning_path(&device, path, sizeof path);
+    }
     duo_devices_free(&list);
     DUO_TRY(st);
     if (readable(path)) {
-        note(s, "tune", "GEMM parameters found in %s", path);
+        duo_tuning t;
+        bool builtin = duo_tuning_load(path, &device, &t) == DUO_OK && t.builtin_kept;
+        note(s, "tune", "%s (%s)", builtin ? "tuned before: CLBlast's built-in GEMM parameters kept"
+                                           : "GEMM parameters found", path);
         return DUO_OK;
     }
-    duo_tune_options to = {.device = s->o->device, .seconds = 120, .callback = s->o->on_tune,
-                           .user = s->o->user};
+    duo_runtime *rt;
+    DUO_TRY(duo_runtime_create(
+        &(duo_runtime_options){.device = s->o->device, .gemm = s->config.model.gemm}, &rt));
+    bool clblast = duo_runtime_gemm(rt) == DUO_GEMM_CLBLAST;
+    char reason[128];
+    snprintf(reason, sizeof reason, "%s", duo_runtime_gemm_reason(rt));
+    duo_runtime_destroy(rt);
+    if (!clblast) {
+        note(s, "tune", "not needed: the model's products run on duocl's built-in GEMM here (%s)",
+             reason);
+        return DUO_OK;
+    }
+    duo_tune_options to = {.device = s->o->device, .model = &s->config.model,
+                           .batch = s->config.train.batch, .seconds = 120,
+                           .callback = s->o->on_tune, .user = s->o->user};
     duo_tune_result *r = calloc(1, sizeof *r);
     if (!r)
         return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the tuning result");
     st = duo_tune_device(&to, r);
+    if (st == DUO_OK && !r->kept)
+        note(s, "tune", "CLBlast's built-in GEMM parameters kept: no tuned set was faster (%s)",
+             r->path);
     free(r);
     return st;
 }
