@@ -128,63 +128,6 @@ static duo_status attention_cases(duo_runtime *rt, const duo_bench_suite_options
 
 /* ---- training steps with each path ---- */
 
-typedef struct train_bench {
-    duo_model *m;
-    duo_activations *act;
-    duo_optimizer opt;
-    bool has_opt;
-    duo_train_config train;
-    duo_route_thresholds half;
-    int32_t *tokens, *targets;
-    uint64_t seed;
-    long step;
-} train_bench;
-
-static duo_status train_open(duo_runtime *rt, const duo_bench_suite_options *o,
-                             duo_attention_kind attention, train_bench *t)
-{
-    memset(t, 0, sizeof *t);
-    t->train = o->config->train;
-    t->seed = o->seed;
-    duo_model_config mc = o->config->model;
-    mc.attention = attention;
-    size_t B = (size_t)t->train.batch, T = (size_t)mc.ctx, N = B * T;
-    DUO_TRY(duo_route_thresholds_make(0.5, 0.5, 0.0, &t->half));
-    DUO_TRY(duo_model_create(rt, &mc, &t->m));
-    DUO_TRY(duo_model_init(t->m, o->seed));
-    DUO_TRY(duo_activations_create(t->m, B, T, true, &t->act));
-    DUO_TRY(duo_optimizer_create(t->m, &t->opt));
-    t->has_opt = true;
-    t->tokens = malloc(N * sizeof(int32_t));
-    t->targets = malloc(N * sizeof(int32_t));
-    if (!t->tokens || !t->targets)
-        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for benchmark tokens");
-    duo_bench_random_tokens(t->tokens, N, mc.vocab, o->seed + 11);
-    duo_bench_random_tokens(t->targets, N, mc.vocab, o->seed + 12);
-    return DUO_OK;
-}
-
-static void train_close(train_bench *t)
-{
-    if (t->has_opt)
-        duo_optimizer_destroy(&t->opt);
-    duo_activations_destroy(t->act);
-    duo_model_destroy(t->m);
-    free(t->tokens);
-    free(t->targets);
-}
-
-static duo_status train_run(void *context, int which)
-{
-    train_bench *t = &((train_bench *)context)[which];
-    DUO_TRY(duo_model_set_batch_random_routes(t->m, t->act, t->tokens, t->targets, &t->half,
-                                              t->seed, (uint64_t)t->step));
-    duo_step_result result;
-    DUO_TRY(duo_train_step(t->m, t->act, &t->opt, &t->train, t->step, &result));
-    t->step++;
-    return DUO_OK;
-}
-
 static duo_status train_cases(duo_runtime *rt, const duo_bench_suite_options *o,
                               duo_bench_report *r)
 {
@@ -195,23 +138,26 @@ static duo_status train_cases(duo_runtime *rt, const duo_bench_suite_options *o,
     DUO_TRY(duo_model_attention_path(rt, &as_auto, &auto_fused));
     size_t hd = (size_t)(mc->d_model / mc->n_heads);
     bool fused_ok = duo_attention_fused_tile(rt, hd, NULL, 0) > 0;
-    train_bench t[2];
+    duo_bench_model t[2];
     memset(t, 0, sizeof t);
-    duo_status st = train_open(rt, o, DUO_ATTENTION_GEMM, &t[0]);
-    if (st == DUO_OK && fused_ok)
-        st = train_open(rt, o, DUO_ATTENTION_FUSED, &t[1]);
-    duo_bench_case cases[2];
     size_t B = (size_t)o->config->train.batch, T = (size_t)mc->ctx;
+    duo_model_config path[2] = {*mc, *mc};
+    path[0].attention = DUO_ATTENTION_GEMM;
+    path[1].attention = DUO_ATTENTION_FUSED;
+    duo_status st = duo_bench_model_open(rt, o, &path[0], B, true, &t[0]);
+    if (st == DUO_OK && fused_ok)
+        st = duo_bench_model_open(rt, o, &path[1], B, true, &t[1]);
+    duo_bench_case cases[2];
     for (int i = 0; i < 2; i++) {
         duo_bench_case_set(&cases[i], "attention", i ? "train fused" : "train gemm",
-                           (double)(B * T), "tokens/s", train_run, t, i);
+                           (double)(B * T), "tokens/s", duo_bench_train_run, &t[i], 0);
         snprintf(cases[i].shape, sizeof cases[i].shape, "train step B=%zu T=%zu L=%d%s", B, T,
                  mc->n_layers, (i == 1) == auto_fused ? " (auto)" : "");
     }
     if (st == DUO_OK)
         st = duo_bench_run_and_add(rt, cases, fused_ok ? 2 : 1, &o->run, r);
-    train_close(&t[0]);
-    train_close(&t[1]);
+    duo_bench_model_close(&t[0]);
+    duo_bench_model_close(&t[1]);
     return st;
 }
 

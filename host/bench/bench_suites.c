@@ -209,24 +209,10 @@ duo_status duo_bench_gemm_suite(duo_runtime *rt, const duo_bench_suite_options *
 
 /* ---- model-level suites ---- */
 
-typedef struct model_context {
-    duo_runtime *rt;
-    duo_model *m;
-    duo_activations *a;
-    duo_optimizer opt;
-    bool has_opt;
-    duo_train_config train;
-    duo_route_thresholds half;
-    int32_t *tokens, *targets;
-    uint64_t seed;
-    long step;
-    duo_search_counts counts;
-    const char *patterns[3];
-    duo_trace *trace;
-} model_context;
 
-static duo_status model_open(duo_runtime *rt, const duo_bench_suite_options *o, size_t batch,
-                             bool training, model_context *mc)
+duo_status duo_bench_model_open(duo_runtime *rt, const duo_bench_suite_options *o,
+                               const duo_model_config *model, size_t batch, bool training,
+                               duo_bench_model *mc)
 {
     memset(mc, 0, sizeof *mc);
     mc->rt = rt;
@@ -235,7 +221,7 @@ static duo_status model_open(duo_runtime *rt, const duo_bench_suite_options *o, 
     mc->trace = o->run.trace;
     size_t T = (size_t)o->config->model.ctx, N = batch * T;
     DUO_TRY(duo_route_thresholds_make(0.5, 0.5, 0.0, &mc->half));
-    DUO_TRY(duo_model_create(rt, &o->config->model, &mc->m));
+    DUO_TRY(duo_model_create(rt, model, &mc->m));
     DUO_TRY(duo_model_init(mc->m, o->seed));
     DUO_TRY(duo_activations_create(mc->m, batch, T, training, &mc->a));
     if (training) {
@@ -251,7 +237,7 @@ static duo_status model_open(duo_runtime *rt, const duo_bench_suite_options *o, 
     return DUO_OK;
 }
 
-static void model_close(model_context *mc)
+void duo_bench_model_close(duo_bench_model *mc)
 {
     if (mc->has_opt)
         duo_optimizer_destroy(&mc->opt);
@@ -263,7 +249,7 @@ static void model_close(model_context *mc)
 }
 
 /* Uploads the tokens with every route SMALL (eval and oracle set their own routes). */
-static duo_status set_batch_small(model_context *mc, size_t N)
+static duo_status set_batch_small(duo_bench_model *mc, size_t N)
 {
     size_t n = (size_t)mc->m->config.n_layers * N;
     uint8_t *routes = malloc(n);
@@ -275,10 +261,10 @@ static duo_status set_batch_small(model_context *mc, size_t N)
     return st;
 }
 
-static duo_status train_run(void *context, int arg)
+duo_status duo_bench_train_run(void *context, int arg)
 {
     (void)arg;
-    model_context *mc = context;
+    duo_bench_model *mc = context;
     DUO_TRY(duo_model_set_batch_random_routes(mc->m, mc->a, mc->tokens, mc->targets, &mc->half,
                                               mc->seed, (uint64_t)mc->step));
     duo_step_result result;
@@ -307,7 +293,7 @@ typedef struct step_blocking {
 
 /* One training step in the pieces of duo_train_step, each in the trace when
  * there is one, counting the blocking calls of each part. */
-static duo_status train_breakdown(model_context *mc, step_blocking *b)
+static duo_status train_breakdown(duo_bench_model *mc, step_blocking *b)
 {
     duo_model *m = mc->m;
     char name[64];
@@ -341,10 +327,10 @@ duo_status duo_bench_train_suite(duo_runtime *rt, const duo_bench_suite_options 
                                  duo_bench_report *r)
 {
     size_t B = (size_t)o->config->train.batch, T = (size_t)o->config->model.ctx;
-    model_context mc;
-    duo_status st = model_open(rt, o, B, true, &mc);
+    duo_bench_model mc;
+    duo_status st = duo_bench_model_open(rt, o, &o->config->model, B, true, &mc);
     duo_bench_case c;
-    duo_bench_case_set(&c, "train", "step p_big=0.5", (double)(B * T), "tokens/s", train_run, &mc, 0);
+    duo_bench_case_set(&c, "train", "step p_big=0.5", (double)(B * T), "tokens/s", duo_bench_train_run, &mc, 0);
     snprintf(c.shape, sizeof c.shape, "B=%zu T=%zu, forward+backward+norm+AdamW", B, T);
     if (st == DUO_OK)
         st = duo_bench_run_and_add(rt, &c, 1, &o->run, r);
@@ -361,13 +347,13 @@ duo_status duo_bench_train_suite(duo_runtime *rt, const duo_bench_suite_options 
         r->step_blocking_loss = (double)loss;
         r->step_blocking_after_loss = (double)b.after;
     }
-    model_close(&mc);
+    duo_bench_model_close(&mc);
     return st;
 }
 
 static duo_status eval_run(void *context, int which)
 {
-    model_context *mc = context;
+    duo_bench_model *mc = context;
     const char *pattern = mc->patterns[which];
     for (int l = 0; l < mc->m->config.n_layers; l++)
         DUO_TRY(duo_model_set_layer_route(mc->m, mc->a, l,
@@ -376,7 +362,7 @@ static duo_status eval_run(void *context, int which)
     return duo_model_forward(mc->m, mc->a, &loss, NULL);
 }
 
-static duo_status eval_breakdown(model_context *mc, int which)
+static duo_status eval_breakdown(duo_bench_model *mc, int which)
 {
     duo_model *m = mc->m;
     char name[64];
@@ -410,8 +396,8 @@ duo_status duo_bench_eval_suite(duo_runtime *rt, const duo_bench_suite_options *
         half[l] = (l % 2 == 0 && l / 2 < L / 2) ? 'B' : 'S';
     }
     small[L] = half[L] = big[L] = '\0';
-    model_context mc;
-    duo_status st = model_open(rt, o, B, false, &mc);
+    duo_bench_model mc;
+    duo_status st = duo_bench_model_open(rt, o, &o->config->model, B, false, &mc);
     mc.patterns[0] = small;
     mc.patterns[1] = half;
     mc.patterns[2] = big;
@@ -429,7 +415,7 @@ duo_status duo_bench_eval_suite(duo_runtime *rt, const duo_bench_suite_options *
     for (int k = 0; k < o->run.repeat && o->run.trace; k++)
         for (int i = 0; i < 3 && st == DUO_OK; i++)
             st = eval_breakdown(&mc, i);
-    model_close(&mc);
+    duo_bench_model_close(&mc);
     return st;
 }
 
@@ -445,7 +431,7 @@ static duo_status ignore_pattern(void *context, const uint8_t *pattern, int big,
 static duo_status oracle_run(void *context, int arg)
 {
     (void)arg;
-    model_context *mc = context;
+    duo_bench_model *mc = context;
     return duo_search_patterns(mc->m, mc->a, DUO_ALPHABET_SB, NULL, true, ignore_pattern, NULL,
                                &mc->counts);
 }
@@ -458,8 +444,8 @@ duo_status duo_bench_oracle_suite(duo_runtime *rt, const duo_bench_suite_options
     uint64_t patterns = 0;
     for (int k = 0; k <= L; k++)
         patterns += duo_pattern_count(DUO_ALPHABET_SB, L, k);
-    model_context mc;
-    duo_status st = model_open(rt, o, B, false, &mc);
+    duo_bench_model mc;
+    duo_status st = duo_bench_model_open(rt, o, &o->config->model, B, false, &mc);
     duo_bench_case c;
     duo_bench_case_set(&c, "oracle", "search SB", (double)patterns, "patterns/s", oracle_run, &mc, 0);
     snprintf(c.shape, sizeof c.shape, "%llu patterns, prefix sharing, B=%zu T=%zu",
@@ -468,6 +454,6 @@ duo_status duo_bench_oracle_suite(duo_runtime *rt, const duo_bench_suite_options
         st = set_batch_small(&mc, B * T);
     if (st == DUO_OK)
         st = duo_bench_run_and_add(rt, &c, 1, &o->run, r);
-    model_close(&mc);
+    duo_bench_model_close(&mc);
     return st;
 }
