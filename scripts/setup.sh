@@ -18,6 +18,7 @@ packages=(
     python3 python3-torch                  # PyTorch parity tests and side-by-side benchmarks
     libopenblas0-pthread                   # a real BLAS for PyTorch (else it uses the reference BLAS)
     gnuplot-nox chromium                   # duocl report's charts; its test loads the page headless
+    openmpi-bin libopenmpi-dev             # mpirun -np N duocl train (ranks; ctest -L mpi)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -10,6 +10,7 @@
 
 #include "base/clock.h"
 #include "cli.h"
+#include "duocl/comm.h"
 #include "data/corpus.h"
 
 int cli_edit_distance(const char *a, const char *b)
@@ -152,7 +153,9 @@ int cli_exit_code(duo_status status)
 
 int cli_report(duo_status status)
 {
-    if (status != DUO_OK)
+    if (status != DUO_OK && duo_comm_size() > 1)
+        fprintf(stderr, "duocl: rank %d: error: %s\n", duo_comm_rank(), duo_last_error());
+    else if (status != DUO_OK)
         fprintf(stderr, "duocl: error: %s\n", duo_last_error());
     return cli_exit_code(status);
 }

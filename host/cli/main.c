@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "duocl/comm.h"
 
 static const cli_command *const commands[] = {
     &cli_devices_command,
@@ -39,7 +40,30 @@ static void print_usage(FILE *out)
                  "  POCL_CACHE_DIR    PoCL's kernel cache (default: ~/.cache/duocl/pocl)\n");
 }
 
+static int run_command(int argc, char **argv);
+
+/* Under mpirun every rank runs the same command: rank 0 prints, the others'
+ * stdout goes nowhere (their errors still reach stderr, "rank R:" first, see
+ * cli_report). A rank that fails stops the others (duo_comm_abort), since
+ * they may be waiting for it in a collective. */
 int main(int argc, char **argv)
+{
+    duo_status status = duo_comm_init(&argc, &argv);
+    if (status != DUO_OK)
+        return cli_report(status);
+    if (duo_comm_rank() != 0 && !freopen("/dev/null", "w", stdout))
+        fprintf(stderr, "duocl: rank %d: cannot silence stdout\n", duo_comm_rank());
+    int code = run_command(argc, argv);
+    if (code != CLI_OK && duo_comm_size() > 1) {
+        fflush(stdout);
+        fflush(stderr);
+        duo_comm_abort(code);
+    }
+    duo_comm_finalize();
+    return code;
+}
+
+static int run_command(int argc, char **argv)
 {
     if (argc < 2) {
         print_usage(stderr);

@@ -1,0 +1,127 @@
+/* The collectives of host/base/comm.c, run under mpirun with any number of
+ * ranks (tests/mpi_train.sh starts it with 1, 2 and 3): sums are checked bit
+ * for bit against the rank-order sum each rank computes itself from every
+ * rank's (seeded) values; gather, gatherv, broadcast and any against their
+ * definitions. Exit 0 only when every check passed on this rank. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/comm.h"
+#include "base/rng.h"
+
+static int failures;
+
+static void check(bool ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "rank %d: FAIL %s\n", duo_comm_rank(), what);
+        failures++;
+    }
+}
+
+/* Rank r's value at i: wide magnitudes, so the order of the sum shows in the bits. */
+static float value_of(int r, size_t i)
+{
+    duo_rng rng = duo_rng_seeded((uint64_t)r * 1000003u + i);
+    float u = duo_rng_uniform(&rng);
+    return (u - 0.5f) * powf(10.0f, (float)((i + (size_t)r) % 9) - 4.0f);
+}
+
+int main(int argc, char **argv)
+{
+    if (duo_comm_init(&argc, &argv) != DUO_OK) {
+        fprintf(stderr, "duo_comm_init: %s\n", duo_last_error());
+        return 1;
+    }
+    int rank = duo_comm_rank(), size = duo_comm_size();
+    const size_t sizes[] = {0, 1, 3, 7, 1000, 100003};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        float *f = malloc((n + 1) * sizeof *f);
+        double *d = malloc((n + 1) * sizeof *d);
+        long long *l = malloc((n + 1) * sizeof *l);
+        for (size_t i = 0; i < n; i++) {
+            f[i] = value_of(rank, i);
+            d[i] = (double)value_of(rank, i) * 1.0000001;
+            l[i] = (long long)i * (rank + 1);
+        }
+        check(duo_comm_sum_floats(f, n) == DUO_OK, "sum_floats status");
+        check(duo_comm_sum_doubles(d, n) == DUO_OK, "sum_doubles status");
+        check(duo_comm_sum_longs(l, n) == DUO_OK, "sum_longs status");
+        size_t bad_f = 0, bad_d = 0, bad_l = 0;
+        for (size_t i = 0; i < n; i++) {
+            float wf = value_of(0, i);
+            double wd = (double)value_of(0, i) * 1.0000001;
+            for (int r = 1; r < size; r++) {
+                wf += value_of(r, i);
+                wd += (double)value_of(r, i) * 1.0000001;
+            }
+            bad_f += memcmp(&wf, &f[i], sizeof wf) != 0;
+            bad_d += memcmp(&wd, &d[i], sizeof wd) != 0;
+            bad_l += l[i] != (long long)i * size * (size + 1) / 2;
+        }
+        char what[96];
+        snprintf(what, sizeof what, "sum of %zu floats in rank order (%zu differ)", n, bad_f);
+        check(bad_f == 0, what);
+        snprintf(what, sizeof what, "sum of %zu doubles in rank order (%zu differ)", n, bad_d);
+        check(bad_d == 0, what);
+        snprintf(what, sizeof what, "sum of %zu longs (%zu differ)", n, bad_l);
+        check(bad_l == 0, what);
+        free(f);
+        free(d);
+        free(l);
+    }
+
+    int mine[3] = {rank, rank * 10, -rank};
+    int *all = calloc((size_t)size * 3, sizeof *all);
+    check(duo_comm_gather(mine, sizeof mine, rank == 0 ? all : NULL, 0) == DUO_OK, "gather");
+    if (rank == 0)
+        for (int r = 0; r < size; r++)
+            check(all[3 * r] == r && all[3 * r + 1] == 10 * r && all[3 * r + 2] == -r,
+                  "gather: piece in rank order");
+
+    /* gatherv: rank r sends r+1 bytes of value r; root learns the counts first. */
+    size_t my_bytes = (size_t)rank + 1;
+    size_t *counts = calloc((size_t)size, sizeof *counts);
+    check(duo_comm_gather(&my_bytes, sizeof my_bytes, counts, 0) == DUO_OK, "gather counts");
+    unsigned char piece[64];
+    memset(piece, rank, sizeof piece);
+    unsigned char *joined = calloc((size_t)size * ((size_t)size + 1), 1);
+    check(duo_comm_gatherv(piece, my_bytes, joined, counts, 0) == DUO_OK, "gatherv");
+    if (rank == 0) {
+        size_t at = 0;
+        for (int r = 0; r < size; r++)
+            for (int j = 0; j <= r; j++)
+                check(joined[at++] == r, "gatherv: bytes of rank r in order");
+    }
+
+    char text[32] = "";
+    if (rank == size - 1)
+        snprintf(text, sizeof text, "from %d", rank);
+    check(duo_comm_broadcast(text, sizeof text, size - 1) == DUO_OK, "broadcast");
+    char want[32];
+    snprintf(want, sizeof want, "from %d", size - 1);
+    check(strcmp(text, want) == 0, "broadcast: root's bytes everywhere");
+
+    bool any = true;
+    check(duo_comm_any(false, &any) == DUO_OK && !any, "any(false everywhere) is false");
+    check(duo_comm_any(rank == size - 1, &any) == DUO_OK && any, "any(one rank) is true");
+    check(duo_comm_barrier() == DUO_OK, "barrier");
+
+    duo_comm_stats stats;
+    duo_comm_get_stats(&stats);
+    if (size > 1)
+        check(stats.sum_calls == 10 && stats.sum_bytes > 0, "stats count the float/double sums");
+
+    bool failed_anywhere = false;
+    duo_comm_any(failures > 0, &failed_anywhere);
+    if (rank == 0)
+        printf("mpi_comm_check: %d ranks: %s\n", size, failed_anywhere ? "FAILED" : "all passed");
+    free(all);
+    free(counts);
+    free(joined);
+    duo_comm_finalize();
+    return failed_anywhere ? 1 : 0;
+}
