@@ -63,6 +63,40 @@ void cross_entropy_forward(__global const float *logits, __global const int *tar
         losses[row] = target < 0 ? 0.0f : target < V ? (m - x[target]) + log(s) : NAN;
 }
 
+/* Per-token statistics of the predictive distribution p = softmax(logits[row, :]):
+ *   losses[row]   exactly cross_entropy_forward's value (the same arithmetic, so
+ *                 the same bits; 0 for a masked row, NaN for a target >= V)
+ *   entropy[row]  -sum_i p_i log p_i = log(s) - sum_i e_i (x_i - m) / s, with
+ *                 e_i = exp(x_i - m), s = sum_i e_i, m = max_i x_i (stable: every
+ *                 term is finite, x_i - m <= 0); nats, in [0, log V]
+ *   max_prob[row] max_i p_i = 1 / s (the maximum's e is exp(0) = 1)
+ * Entropy and max_prob need no label: they are written for masked rows too.
+ * Same launch shape as cross_entropy_forward. */
+__kernel __attribute__((reqd_work_group_size(DUO_WG_REDUCE, 1, 1)))
+void token_stats(__global const float *logits, __global const int *targets,
+                 __global float *losses, __global float *entropy, __global float *max_prob,
+                 const int V)
+{
+    __local float scratch[DUO_WG_REDUCE];
+    const int row = get_group_id(0);
+    const int lid = get_local_id(0);
+    const int target = targets[row];
+    __global const float *x = logits + (size_t)row * (size_t)V;
+    float m, s;
+    loss_row_stats(x, V, scratch, &m, &s);
+    float w = 0.0f;
+    for (int i = lid; i < V; i += DUO_WG_REDUCE) {
+        const float d = x[i] - m;
+        w += exp(d) * d;
+    }
+    w = group_sum_float(scratch, w);
+    if (lid == 0) {
+        losses[row] = target < 0 ? 0.0f : target < V ? (m - x[target]) + log(s) : NAN;
+        entropy[row] = log(s) - w / s;
+        max_prob[row] = 1.0f / s;
+    }
+}
+
 /* dlogits[row, i] = (softmax(logits[row, :])_i - (i == target)) * scale;
  * masked rows get 0. dlogits may be the same buffer as logits: each element is
  * read for the row's statistics before the barrier that ends them, and after

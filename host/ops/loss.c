@@ -56,6 +56,20 @@ duo_status duo_cross_entropy_backward(duo_runtime *rt, cl_mem logits, cl_mem tar
                       (size_t[]){wg}, DUO_NARGS(args), args);
 }
 
+duo_status duo_token_stats(duo_runtime *rt, cl_mem logits, cl_mem targets, cl_mem losses,
+                           cl_mem entropy, cl_mem max_prob, size_t N, size_t V)
+{
+    DUO_TRY(check_shape("token_stats", N, V));
+    if (N == 0)
+        return DUO_OK;
+    int v = (int)V;
+    size_t wg = rt->work_group_reduce;
+    duo_karg args[] = {DUO_ARG(logits), DUO_ARG(targets), DUO_ARG(losses), DUO_ARG(entropy),
+                       DUO_ARG(max_prob), DUO_ARG(v)};
+    return duo_launch(rt, "loss.cl", "token_stats", 1, (size_t[]){N * wg}, (size_t[]){wg},
+                      DUO_NARGS(args), args);
+}
+
 size_t duo_cross_entropy_mean_scratch_bytes(const duo_runtime *rt, size_t N)
 {
     return mean_groups(rt, N) * sizeof(ce_partial);

@@ -23,6 +23,16 @@ duo_status duo_cross_entropy_forward(duo_runtime *rt, cl_mem logits, cl_mem targ
 duo_status duo_cross_entropy_backward(duo_runtime *rt, cl_mem logits, cl_mem targets,
                                       cl_mem dlogits, size_t N, size_t V, float scale);
 
+/* Per-token statistics of softmax(logits[t, :]) in one pass over each row:
+ *   losses[t]   the same bits as duo_cross_entropy_forward (0 masked, NaN for
+ *               a target >= V)
+ *   entropy[t]  predictive entropy -sum_i p_i log p_i, nats (0..log V)
+ *   max_prob[t] max_i p_i (1/V..1)
+ * Entropy and max_prob need no label and are written for masked rows too.
+ * Every output is (N) floats; N = 0 launches nothing. */
+duo_status duo_token_stats(duo_runtime *rt, cl_mem logits, cl_mem targets, cl_mem losses,
+                           cl_mem entropy, cl_mem max_prob, size_t N, size_t V);
+
 /* The mean's result: exactly the 8 bytes the kernel writes to the result buffer. */
 typedef struct duo_cross_entropy_mean_result {
     float mean;    /* mean loss over valid tokens; 0 when there are none */
