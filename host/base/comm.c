@@ -23,6 +23,7 @@
 static struct {
     bool initialised;   /* duo_comm_init ran */
     bool mpi;           /* we called MPI_Init */
+    bool failed_together;
     int rank, size, local_rank, local_size;
     duo_comm_stats stats;
     void *scratch;
@@ -55,6 +56,9 @@ int duo_comm_size(void) { return comm.size; }
 int duo_comm_local_rank(void) { return comm.local_rank; }
 int duo_comm_local_size(void) { return comm.local_size; }
 bool duo_comm_active(void) { return comm.size > 1 || comm.mpi; }
+
+bool duo_comm_failed_together(void) { return comm.failed_together; }
+void duo_comm_mark_failed_together(void) { comm.failed_together = true; }
 
 void duo_comm_get_stats(duo_comm_stats *out) { *out = comm.stats; }
 void duo_comm_reset_stats(void) { memset(&comm.stats, 0, sizeof comm.stats); }

@@ -39,4 +39,8 @@ duo_status duo_comm_any(bool mine, bool *any);
 
 duo_status duo_comm_barrier(void);
 
+/* Records that the failure about to be returned is reached by every rank at
+ * the same point (see duo_comm_failed_together). */
+void duo_comm_mark_failed_together(void);
+
 #endif

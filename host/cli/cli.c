@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "cli.h"
 #include "duocl/comm.h"
+#include "duocl/device.h"
 #include "data/corpus.h"
 
 int cli_edit_distance(const char *a, const char *b)
@@ -199,6 +200,70 @@ const char *cli_device_selector(const cli_option *device_option)
         return device_option->value;
     const char *env = getenv("DUOCL_DEVICE");
     return env && *env ? env : NULL;
+}
+
+bool cli_rank_device(const char *command, const char *selector, char *buf, size_t cap,
+                     const char **out)
+{
+    int rank = duo_comm_rank(), local = duo_comm_local_rank();
+    *out = selector;
+    if (selector && strchr(selector, ',')) {
+        /* A list: rank r takes entry r mod n. */
+        int n = 1;
+        for (const char *c = selector; *c; c++)
+            n += *c == ',';
+        const char *start = selector;
+        for (int i = 0; i < rank % n; i++)
+            start = strchr(start, ',') + 1;
+        size_t len = strcspn(start, ",");
+        if (len == 0 || len >= cap) {
+            fprintf(stderr, "duocl %s: --device '%s': entry %d of the list is empty or too long "
+                    "(a list is selectors separated by commas; rank r takes entry r mod n)\n",
+                    command, selector, rank % n + 1);
+            return false;
+        }
+        memcpy(buf, start, len);
+        buf[len] = '\0';
+        *out = buf;
+        return true;
+    }
+    if (duo_comm_size() <= 1)
+        return true;
+    /* One selector, several ranks: this rank's local rank among the devices
+     * it matches (no selector: the devices of the default device's type). */
+    duo_device_list list;
+    duo_status st = duo_devices_list(&list);
+    if (st != DUO_OK) {
+        cli_report(st);
+        return false;
+    }
+    int chosen = -1, match = 0;
+    st = duo_devices_select(&list, selector, &chosen);
+    duo_device_type type = chosen >= 0 ? list.devices[chosen].type : DUO_DEVICE_OTHER;
+    int count = 0, pick = -1;
+    for (int pass = 0; st == DUO_OK && pass < 2; pass++)
+        for (int i = 0; i < list.count; i++) {
+            duo_device_list one = {.devices = &list.devices[i], .count = 1, .default_index = 0};
+            int ignored;
+            bool matches = selector && *selector
+                               ? duo_devices_select(&one, selector, &ignored) == DUO_OK
+                               : list.devices[i].type == type;
+            if (!matches)
+                continue;
+            if (pass == 0)
+                count++;
+            else if (match++ == local % count)
+                pick = i;
+        }
+    duo_clear_error();
+    if (st == DUO_OK && pick >= 0)
+        snprintf(buf, cap, "%d", list.devices[pick].index);
+    duo_devices_free(&list);
+    if (st != DUO_OK)
+        return cli_report(st), false;
+    if (pick >= 0)
+        *out = buf;
+    return true;
 }
 
 void cli_progress_update(cli_progress *p, uint64_t done, uint64_t total)

@@ -53,6 +53,15 @@ bool cli_real(const char *command, const cli_option *option, double lo, double h
 /* --device if given, else $DUOCL_DEVICE, else NULL (the default device). */
 const char *cli_device_selector(const cli_option *device_option);
 
+/* The device selector of this rank (include/duocl/comm.h) for a command's
+ * selector (cli_device_selector's): a comma list gives rank r entry r mod n
+ * (with one rank, the first); one selector with several ranks gives the
+ * rank's local rank (mod the count) among the devices it matches (no
+ * selector: among the devices of the default device's type) as a flat index
+ * in buf. *out is the selector to use. false after printing what is wrong. */
+bool cli_rank_device(const char *command, const char *selector, char *buf, size_t cap,
+                     const char **out);
+
 /* Progress on stderr: on a terminal one line redrawn ("\r<label>
  * done/total ETA") at most 4 times a second; into a file or a pipe (batch
  * logs, nohup) plain lines, one per 10% done (at most one per 5 s) or 30 s, and one at the end. */

@@ -54,7 +54,7 @@ int main(int argc, char **argv)
     if (duo_comm_rank() != 0 && !freopen("/dev/null", "w", stdout))
         fprintf(stderr, "duocl: rank %d: cannot silence stdout\n", duo_comm_rank());
     int code = run_command(argc, argv);
-    if (code != CLI_OK && duo_comm_size() > 1) {
+    if (code != CLI_OK && duo_comm_size() > 1 && !duo_comm_failed_together()) {
         fflush(stdout);
         fflush(stderr);
         duo_comm_abort(code);

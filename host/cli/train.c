@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "duocl/comm.h"
 #include "duocl/runtime.h"
 #include "study/train.h"
 
@@ -162,29 +163,58 @@ static int run_train(int argc, char **argv)
     else
         duo_study_default_run_dir(config_path, run_dir, sizeof run_dir);
 
-    duo_runtime_options ro = {.device = cli_device_selector(&options[0])};
+    /* Under mpirun every rank opens its own device (cli_rank_device) and
+     * rank 0 alone prints the progress. */
+    int rank = duo_comm_rank(), ranks = duo_comm_size();
+    char device[256];
+    duo_runtime_options ro = {0};
+    if (!cli_rank_device("train", cli_device_selector(&options[0]), device, sizeof device,
+                         &ro.device))
+        return CLI_USER_ERROR;
     if (!cli_runtime_options("train", &options[4], config.model.gemm, &ro))
         return CLI_USER_ERROR;
     duo_runtime *rt;
     st = duo_runtime_create(&ro, &rt);
     if (st != DUO_OK)
         return cli_report(st);
-    fprintf(stderr, "device: %s; GEMM %s (%s); run folder %s\n", duo_runtime_device(rt)->name,
-            duo_gemm_kind_name(duo_runtime_gemm(rt)), duo_runtime_gemm_reason(rt), run_dir);
+    if (ranks > 1)
+        fprintf(stderr, "rank %d of %d: device %s; GEMM %s (%s); %d of the %d sequences of each "
+                "step\n", rank, ranks, duo_runtime_device(rt)->name,
+                duo_gemm_kind_name(duo_runtime_gemm(rt)), duo_runtime_gemm_reason(rt),
+                config.train.batch / ranks, config.train.batch);
+    if (rank == 0)
+        fprintf(stderr, "device: %s; GEMM %s (%s); run folder %s\n",
+                duo_runtime_device(rt)->name, duo_gemm_kind_name(duo_runtime_gemm(rt)),
+                duo_runtime_gemm_reason(rt), run_dir);
 
     cli_train_progress p;
     cli_train_progress_init(&p, &config);
     volatile sig_atomic_t *stop = cli_catch_interrupts(
         "\nduocl train: stopping after this step (Ctrl-C again to abort without a checkpoint)\n");
     duo_train_options to = {.run_dir = run_dir, .resume = options[2].value != NULL,
-                            .stop = stop, .callback = cli_print_train_event, .user = &p};
+                            .stop = stop, .callback = rank == 0 ? cli_print_train_event : NULL,
+                            .user = &p};
+    duo_comm_reset_stats();
     st = duo_train(rt, &config, &to);
+    duo_comm_stats cs;
+    duo_comm_get_stats(&cs);
+    if (st == DUO_OK && rank == 0 && ranks > 1 && cs.sum_calls > 0) {
+        /* Each step sums the gradient buckets and the loss (2 doubles). */
+        printf("gradient all-reduce over %d ranks: %.2f MB per step, %.1f ms per step in the sums "
+               "(%llu sums, %.2f s in all)\n", ranks,
+               (double)cs.sum_bytes / 1e6 / (double)(config.train.steps - p.first_step),
+               1e3 * cs.sum_seconds / (double)(config.train.steps - p.first_step),
+               (unsigned long long)cs.sum_calls, cs.sum_seconds);
+    }
     cli_release_interrupts();
     if (p.tty)
         fprintf(stderr, "\n");
     duo_runtime_destroy(rt);
     if (st == DUO_ERR_INTERRUPTED) {
-        fprintf(stderr, "duocl train: %s\n", duo_last_error());
+        if (ranks > 1)
+            fprintf(stderr, "duocl train: rank %d: %s\n", rank, duo_last_error());
+        else
+            fprintf(stderr, "duocl train: %s\n", duo_last_error());
         return CLI_USER_ERROR;
     }
     return cli_report(st);

@@ -14,6 +14,7 @@
 #include "duocl/schedule.h"
 #include "duocl/tokenizer.h"
 #include "base/clock.h"
+#include "base/comm.h"
 #include "base/error.h"
 #include "base/fileio.h"
 #include "model/model_io.h"
@@ -21,6 +22,10 @@
 #include "train.h"
 
 enum { PATH_CAP = 4096 };
+
+/* With several ranks, every rank's parameters are hashed and compared every
+ * PARAMS_CHECK_EVERY steps and after the last step. */
+enum { PARAMS_CHECK_EVERY = 10 };
 
 const char *duo_train_eval_mode_name(duo_train_eval_mode mode)
 {
@@ -137,6 +142,12 @@ typedef struct run {
     double first_seconds, train_seconds; /* this process's first step; the others */
     long trained_steps;                  /* by this process, after the first */
     duo_train_eval eval;
+    /* Ranks (include/duocl/comm.h): rank 0 alone writes the run folder and
+     * validates; each rank trains on batch_local sequences of the global
+     * batch, from sequence rank * batch_local. */
+    int rank, ranks;
+    size_t batch_local;
+    uint8_t *routes; /* host routes of this rank's share (ranks > 1) */
 } run;
 
 static void emit(run *r, duo_train_event *e)
@@ -238,12 +249,22 @@ static duo_status setup(run *r)
     if (!r->options->resume && file_exists(r->latest))
         return duo_fail(DUO_ERR_IO, "'%s' already holds a run (%s): pass --resume to continue it, "
                         "or choose another run folder", dir, r->latest);
+    r->rank = duo_comm_rank();
+    r->ranks = duo_comm_size();
+    if (c->train.batch % r->ranks != 0)
+        return duo_comm_mark_failed_together(), duo_fail(DUO_ERR_CONFIG, "train.batch is %d: with %d ranks it must be a multiple "
+                        "of %d (each rank takes train.batch / ranks sequences of the global batch)",
+                        c->train.batch, r->ranks, r->ranks);
+    r->batch_local = (size_t)c->train.batch / (size_t)r->ranks;
+    bool writer = r->rank == 0;
 
     /* Everything that can be checked cheaply comes before the device work. */
     DUO_TRY(check_shards(c));
     DUO_TRY(duo_run_open_tokenizer(c, &r->tok));
-    DUO_TRY(duo_eval_data_open(c->data.shards, &c->train, (uint32_t)c->model.vocab, c->model.ctx,
-                               (size_t)c->train.eval_tokens, r->tok, &r->eval_data));
+    if (writer)
+        DUO_TRY(duo_eval_data_open(c->data.shards, &c->train, (uint32_t)c->model.vocab,
+                                   c->model.ctx, (size_t)c->train.eval_tokens, r->tok,
+                                   &r->eval_data));
     for (int d = 0; d < c->train.n_domains; d++)
         r->eval.domain[d] = c->train.domains[d].name;
     r->eval.n_domains = c->train.n_domains;
@@ -260,8 +281,14 @@ static duo_status setup(run *r)
     DUO_TRY(duo_optimizer_create(r->model, &r->opt));
     r->have_opt = true;
     size_t B = (size_t)c->train.batch, T = (size_t)c->model.ctx;
-    DUO_TRY(duo_activations_create(r->model, B, T, true, &r->train_acts));
-    DUO_TRY(duo_activations_create(r->model, B, T, false, &r->eval_acts));
+    DUO_TRY(duo_activations_create(r->model, r->batch_local, T, true, &r->train_acts));
+    if (writer)
+        DUO_TRY(duo_activations_create(r->model, B, T, false, &r->eval_acts));
+    if (r->ranks > 1) {
+        r->routes = malloc((size_t)c->model.n_layers * r->batch_local * T);
+        if (!r->routes)
+            return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the routes");
+    }
 
     r->saved_step = -1;
     if (r->options->resume) {
@@ -270,10 +297,13 @@ static duo_status setup(run *r)
         r->start_step = r->saved_step = (long)state.step;
         duo_loader_state ls = {state.loader_seed, state.loader_next};
         duo_loader_set_state(r->loader, &ls);
-        DUO_TRY(duo_run_log_trim(r->log_path, r->start_step, &r->elapsed_offset));
+        if (writer)
+            DUO_TRY(duo_run_log_trim(r->log_path, r->start_step, &r->elapsed_offset));
     } else {
         DUO_TRY(duo_model_init(r->model, c->train.seed));
     }
+    if (!writer)
+        return DUO_OK;
     DUO_TRY(duo_make_directories(ckdir));
     DUO_TRY(duo_run_path(dir, DUO_RUN_CONFIG, path, sizeof path));
     DUO_TRY(duo_config_save(c, path));
@@ -324,34 +354,97 @@ static duo_status validate(run *r, long step)
     return DUO_OK;
 }
 
+/* This rank's share of the step's global batch: sequences [rank * b, (rank
+ * + 1) * b) of it, routes drawn on the host for their global token indices
+ * (the routes a one-rank run gives the same tokens). One rank: the whole
+ * batch, routes on the device. */
+static duo_status set_batch(run *r, long s, const int32_t *windows, int32_t *inputs,
+                            int32_t *targets, uint64_t *valid)
+{
+    const duo_train_config *tc = &r->config->train;
+    size_t T = (size_t)r->config->model.ctx, b = r->batch_local, n = b * T;
+    duo_split_windows(windows + (size_t)r->rank * b * (T + 1), (int)b, (int)T, inputs, targets);
+    *valid = 0;
+    for (size_t i = 0; i < n; i++)
+        *valid += targets[i] >= 0;
+    if (r->ranks == 1)
+        return duo_model_set_batch_random_routes(r->model, r->train_acts, inputs, targets,
+                                                 &r->thresholds, tc->seed, (uint64_t)s);
+    size_t first = (size_t)r->rank * n;
+    for (int l = 0; l < r->config->model.n_layers; l++)
+        for (size_t t = 0; t < n; t++)
+            r->routes[(size_t)l * n + t] = (uint8_t)duo_route_pick(
+                &r->thresholds, tc->seed, (uint64_t)s, (uint32_t)l, (uint32_t)(first + t));
+    return duo_model_set_batch(r->model, r->train_acts, inputs, targets, r->routes);
+}
+
+/* Every rank's parameters hashed; a rank whose hash differs from rank 0's
+ * stops every rank. With $DUOCL_PARAM_HASHES set to a folder, each rank
+ * appends "step hash" to rank-R.txt there (for tests). */
+static duo_status check_params(run *r, long step)
+{
+    uint64_t mine = 0, zero = 0;
+    DUO_TRY(duo_model_params_hash(r->model, &mine));
+    const char *dir = getenv("DUOCL_PARAM_HASHES");
+    if (dir && *dir) {
+        char path[PATH_CAP];
+        snprintf(path, sizeof path, "%s/rank-%d.txt", dir, r->rank);
+        FILE *f = fopen(path, "a");
+        if (f) {
+            fprintf(f, "%ld %016llx\n", step, (unsigned long long)mine);
+            fclose(f);
+        }
+    }
+    if (r->ranks == 1)
+        return DUO_OK;
+    zero = mine;
+    DUO_TRY(duo_comm_broadcast(&zero, sizeof zero, 0));
+    bool differs = false;
+    DUO_TRY(duo_comm_any(zero != mine, &differs));
+    if (!differs)
+        return DUO_OK;
+    duo_comm_mark_failed_together();
+    return duo_fail(DUO_ERR_INTERNAL, "after step %ld the ranks' parameters differ (rank %d: "
+                    "%016llx, rank 0: %016llx): the gradient sum is not the same on every rank; "
+                    "the last checkpoint (step %ld) is intact", step, r->rank,
+                    (unsigned long long)mine, (unsigned long long)zero, r->saved_step);
+}
+
 static duo_status train_loop(run *r)
 {
     const duo_train_config *tc = &r->config->train;
     /* Resumed after the last step's latest.ckpt: the log already holds its
      * validation; evaluate again only for the closing event, and write
      * final.ckpt, the same bytes as latest.ckpt. */
+    bool writer = r->rank == 0;
     if (r->start_step == tc->steps) {
+        if (!writer)
+            return DUO_OK;
         DUO_TRY(evaluate_modes(r, r->start_step));
         return save(r, r->start_step, r->final_path);
     }
     size_t B = (size_t)tc->batch, T = (size_t)r->config->model.ctx, N = B * T;
+    size_t n_local = r->batch_local * T;
     int32_t *windows = malloc(B * (T + 1) * sizeof *windows);
-    int32_t *inputs = malloc(N * sizeof *inputs), *targets = malloc(N * sizeof *targets);
+    int32_t *inputs = malloc(n_local * sizeof *inputs), *targets = malloc(n_local * sizeof *targets);
     duo_status st = DUO_OK;
     if (!windows || !inputs || !targets)
         st = duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the batch");
     for (long s = r->start_step; s < tc->steps && st == DUO_OK; s++) {
         long done = s + 1;
         double t_start = duo_now_seconds();
+        /* Every rank reads the whole global batch (so the loader's state is
+         * the same whatever the number of ranks) and trains on its share. */
         st = duo_loader_next(r->loader, (int)B, windows, NULL);
+        uint64_t valid = 0;
         if (st == DUO_OK)
-            duo_split_windows(windows, (int)B, (int)T, inputs, targets);
-        if (st == DUO_OK)
-            st = duo_model_set_batch_random_routes(r->model, r->train_acts, inputs, targets,
-                                                   &r->thresholds, tc->seed, (uint64_t)s);
+            st = set_batch(r, s, windows, inputs, targets, &valid);
         duo_step_result result;
         if (st == DUO_OK)
-            st = duo_train_step(r->model, r->train_acts, &r->opt, tc, s, &result);
+            st = duo_train_step_ranks(r->model, r->train_acts, &r->opt, tc, s, valid, &result);
+        bool last = done == tc->steps;
+        if (st == DUO_OK && r->ranks > 1 && (last || done % PARAMS_CHECK_EVERY == 0))
+            st = check_params(r, done);
         if (st != DUO_OK) {
             st = duo_run_step_failed(st, "training", done, r->config->train.steps, r->latest,
                                      r->saved_step);
@@ -366,6 +459,23 @@ static duo_status train_loop(run *r)
         }
         double tps = dt > 0 ? (double)N / dt : 0.0;
         double elapsed = r->elapsed_offset + (duo_now_seconds() - r->t0);
+        /* A stop request on any rank stops every rank after this step. */
+        bool stop = r->options->stop && *r->options->stop;
+        if (r->ranks > 1) {
+            st = duo_comm_any(stop, &stop);
+            if (st != DUO_OK)
+                break;
+        }
+        if (!writer) {
+            if (last || (tc->ckpt_every > 0 && done % tc->ckpt_every == 0) || stop)
+                r->saved_step = done; /* rank 0 writes it */
+            if (stop && !last) {
+                duo_comm_mark_failed_together();
+                st = duo_fail(DUO_ERR_INTERRUPTED, "interrupted after step %ld of %d; rank 0 "
+                              "writes the checkpoint", done, tc->steps);
+            }
+            continue;
+        }
         fprintf(r->log, "{\"type\":\"train\",\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,"
                 "\"grad_norm\":%.9g,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f}\n",
                 done, (double)result.loss, result.lr, (double)result.grad_norm, tps, elapsed);
@@ -373,16 +483,17 @@ static duo_status train_loop(run *r)
         duo_train_event e = {.kind = DUO_TRAIN_EVENT_STEP, .step = done, .result = result,
                              .tokens_per_s = tps};
         emit(r, &e);
-        bool last = done == tc->steps;
         if (st == DUO_OK && (last || (tc->eval_every > 0 && done % tc->eval_every == 0)))
             st = validate(r, done);
         if (st == DUO_OK && (last || (tc->ckpt_every > 0 && done % tc->ckpt_every == 0)))
             st = save(r, done, r->latest);
         if (st == DUO_OK && last)
             st = save(r, done, r->final_path);
-        if (st == DUO_OK && !last && r->options->stop && *r->options->stop) {
+        if (st == DUO_OK && !last && stop) {
             if (r->saved_step != done)
                 st = save(r, done, r->latest);
+            if (st == DUO_OK && r->ranks > 1)
+                duo_comm_mark_failed_together();
             if (st == DUO_OK)
                 st = duo_fail(DUO_ERR_INTERRUPTED, "interrupted after step %ld of %d; checkpoint "
                               "%s written (continue with --resume)", done, tc->steps, r->latest);
@@ -422,5 +533,6 @@ duo_status duo_train(duo_runtime *rt, const duo_config *config, const duo_train_
     duo_loader_destroy(r.loader);
     duo_tokenizer_destroy(r.tok);
     free(r.config_json);
+    free(r.routes);
     return st;
 }

@@ -36,6 +36,12 @@ void duo_comm_finalize(void);
  * (the caller then exits as usual). */
 void duo_comm_abort(int code);
 
+/* True when the last failure is one every rank reached at the same point
+ * (a stop request shared with duo_comm_any, a diverged global loss, a
+ * parameter mismatch found by all): the ranks then end normally, each
+ * calling duo_comm_finalize, instead of duo_comm_abort. */
+bool duo_comm_failed_together(void);
+
 int duo_comm_rank(void);        /* 0..size-1; 0 with one rank */
 int duo_comm_size(void);        /* number of ranks; 1 without MPI */
 int duo_comm_local_rank(void);  /* rank among the ranks on this machine */
