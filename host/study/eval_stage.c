@@ -23,6 +23,7 @@
 #include "router.h"
 #include "routing_spec.h"
 #include "run_folder.h"
+#include "spread.h"
 
 _Static_assert((int)DUO_EVAL_MAX_LAYERS == (int)DUO_MAX_LAYERS, "duo_eval_summary holds every layer");
 _Static_assert((int)DUO_CONFIG_MAX_LAYERS == (int)DUO_MAX_LAYERS,
@@ -156,33 +157,42 @@ static duo_status evaluate_run(duo_runtime *rt, duo_run *run, const duo_eval_opt
     snprintf(out->device, sizeof out->device, "%s", duo_runtime_device(rt)->name);
     out->layers = mc->n_layers;
     const duo_eval_data *data = run->data;
+    /* Under MPI the batches of every domain, in order, are cut into one
+     * range per rank (study/spread.h); rank 0 reports and writes. */
+    size_t B = batch ? batch : 1, total = 0, offset = 0;
+    for (int d = 0; d < data->n_domains; d++)
+        total += duo_eval_batches(&data->domain[d], B);
+    st = duo_spread_agree(st);
     for (int d = 0; st == DUO_OK && d < data->n_domains; d++) {
-        if (o->stop && *o->stop) {
-            st = duo_fail(DUO_ERR_INTERRUPTED, "evaluation stopped after %d of %d domains", d,
-                          data->n_domains);
+        st = duo_spread_agree(o->stop && *o->stop
+                                  ? duo_fail(DUO_ERR_INTERRUPTED, "evaluation stopped after %d "
+                                             "of %d domains", d, data->n_domains)
+                                  : DUO_OK);
+        if (st != DUO_OK)
             break;
-        }
-        duo_eval_data one = *data;
-        one.n_domains = 1;
-        one.domain[0] = data->domain[d];
+        const duo_eval_domain *dom = &data->domain[d];
+        size_t n = duo_eval_batches(dom, B);
+        duo_spread part = duo_spread_part(offset, n, total);
+        offset += n;
         duo_eval_result r;
         double t0 = duo_now_seconds();
-        st = duo_evaluate(run->model, a, &one, &routing, &r);
+        st = duo_evaluate_spread(run->model, a, dom, data->ctx, &routing, part, &r);
         double seconds = duo_now_seconds() - t0;
         if (st != DUO_OK)
             break;
-        summarise(&r, data->domain[d].name, mc, seconds, &out->domain[d]);
+        summarise(&r, dom->name, mc, seconds, &out->domain[d]);
         out->n_domains = d + 1;
-        if (o->callback)
+        if (o->callback && duo_spread_root())
             o->callback(out, d, o->user);
     }
+    bool failed = st != DUO_OK; /* on every rank alike (they agree) */
     if (st == DUO_OK)
         st = duo_run_path(run->dir, DUO_RUN_EVAL, out->path, sizeof out->path);
-    if (st == DUO_OK)
+    if (st == DUO_OK && duo_spread_root())
         st = merge_result(out->path, o->routes, o->force, out);
     duo_activations_destroy(a);
     duo_router_destroy(router);
-    return st;
+    return failed ? st : duo_spread_share_result(st, out, sizeof *out);
 }
 
 duo_status duo_eval_run(duo_runtime *rt, const duo_eval_options *o, duo_eval_summary *out)

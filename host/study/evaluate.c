@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/comm.h"
 #include "base/error.h"
 #include "base/measures.h"
 #include "evaluate.h"
@@ -217,25 +218,61 @@ static duo_status routed_forward(duo_model *m, duo_activations *a, const duo_eva
     return duo_model_forward(m, a, &mean, losses);
 }
 
-static duo_status evaluate_domain(duo_model *m, duo_activations *a, const duo_eval_domain *dom,
-                                  size_t T, const duo_eval_routing *routing, int32_t *tokens,
-                                  int32_t *targets, uint8_t *routes, float *losses,
-                                  duo_eval_result *r)
+/* Buffers of one batch. */
+typedef struct batch_buffers {
+    int32_t *tokens, *targets;
+    uint8_t *routes;
+    float *losses;
+} batch_buffers;
+
+static duo_status buffers_create(size_t N, int L, batch_buffers *b)
+{
+    *b = (batch_buffers){malloc(N * sizeof *b->tokens), malloc(N * sizeof *b->targets),
+                         malloc((size_t)L * N), malloc(N * sizeof *b->losses)};
+    if (!b->tokens || !b->targets || !b->routes || !b->losses)
+        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "evaluation: out of memory");
+    return DUO_OK;
+}
+
+static void buffers_free(batch_buffers *b)
+{
+    free(b->tokens);
+    free(b->targets);
+    free(b->routes);
+    free(b->losses);
+}
+
+/* Batches `part` of the domain (batch b is windows [b * B, ..)): each scored
+ * target's loss into scored[] (window-major, dom->targets entries), its
+ * routes counted into r, *big and *skip. */
+static duo_status evaluate_batches(duo_model *m, duo_activations *a, const duo_eval_domain *dom,
+                                   size_t T, const duo_eval_routing *routing, duo_spread part,
+                                   batch_buffers *buf, float *scored, uint64_t *big, uint64_t *skip,
+                                   duo_eval_result *r)
 {
     size_t N = duo_activations_tokens(a), B = N / T;
     int L = m->config.n_layers;
-    uint64_t big = 0, skip = 0;
-    double nats = 0.0;
-    *r = (duo_eval_result){.targets = dom->targets, .bytes = dom->bytes};
-    for (size_t first = 0; first < dom->windows; first += B) {
-        fill_batch(dom, L, B, T, first, routing, tokens, targets, routes);
-        DUO_TRY(duo_model_set_batch(m, a, tokens, targets, routes));
-        DUO_TRY(routed_forward(m, a, routing, tokens, targets, routes, losses));
-        count_routes(routes, targets, L, N, T, &big, &skip, r);
+    for (size_t first = part.first * B; first < (part.first + part.count) * B && first < dom->windows;
+         first += B) {
+        fill_batch(dom, L, B, T, first, routing, buf->tokens, buf->targets, buf->routes);
+        DUO_TRY(duo_model_set_batch(m, a, buf->tokens, buf->targets, buf->routes));
+        DUO_TRY(routed_forward(m, a, routing, buf->tokens, buf->targets, buf->routes, buf->losses));
+        count_routes(buf->routes, buf->targets, L, N, T, big, skip, r);
         for (size_t i = 0; i < N; i++)
-            if (targets[i] >= 0)
-                nats += losses[i];
+            if (buf->targets[i] >= 0)
+                scored[first * T + i] = buf->losses[i];
     }
+    return DUO_OK;
+}
+
+/* The domain's numbers from every scored loss (summed in token order) and
+ * the route counts. */
+static duo_status finish_domain(const duo_eval_domain *dom, const float *scored, uint64_t big,
+                                uint64_t skip, duo_eval_result *r)
+{
+    double nats = 0.0;
+    for (size_t j = 0; j < dom->targets; j++)
+        nats += scored[j];
     if (!isfinite(nats))
         return duo_fail(DUO_ERR_NUMERIC, "validation loss on '%s' is %g", dom->name, nats);
     r->nats = nats;
@@ -246,10 +283,10 @@ static duo_status evaluate_domain(duo_model *m, duo_activations *a, const duo_ev
     return DUO_OK;
 }
 
-duo_status duo_evaluate(duo_model *m, duo_activations *a, const duo_eval_data *data,
-                        const duo_eval_routing *routing, duo_eval_result *results)
+static duo_status check_evaluation(duo_model *m, duo_activations *a, size_t T,
+                                   const duo_eval_routing *routing)
 {
-    size_t T = (size_t)data->ctx, N = duo_activations_tokens(a);
+    size_t N = duo_activations_tokens(a);
     if (N == 0 || N % T != 0)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "evaluation: activations of %zu tokens are not "
                         "whole windows of ctx %zu", N, T);
@@ -258,18 +295,96 @@ duo_status duo_evaluate(duo_model *m, duo_activations *a, const duo_eval_data *d
             if (routing->pattern[l] >= DUO_ROUTE_COUNT)
                 return duo_fail(DUO_ERR_INVALID_ARGUMENT, "evaluation: route %d at layer %d is not "
                                 "a module", routing->pattern[l], l);
-    int32_t *tokens = malloc(N * sizeof *tokens), *targets = malloc(N * sizeof *targets);
-    uint8_t *routes = malloc((size_t)m->config.n_layers * N);
-    float *losses = malloc(N * sizeof *losses);
-    duo_status st = DUO_OK;
-    if (!tokens || !targets || !routes || !losses)
-        st = duo_fail(DUO_ERR_OUT_OF_MEMORY, "evaluation: out of memory");
-    for (int d = 0; d < data->n_domains && st == DUO_OK; d++)
-        st = evaluate_domain(m, a, &data->domain[d], T, routing, tokens, targets, routes, losses,
-                             &results[d]);
-    free(tokens);
-    free(targets);
-    free(routes);
-    free(losses);
+    return DUO_OK;
+}
+
+/* One domain's batches `part`; with spread, gathered and finished on rank 0. */
+static duo_status evaluate_domain(duo_model *m, duo_activations *a, const duo_eval_domain *dom,
+                                  size_t T, const duo_eval_routing *routing, duo_spread part,
+                                  bool spread, batch_buffers *buf, duo_eval_result *r)
+{
+    int L = m->config.n_layers;
+    uint64_t big = 0, skip = 0;
+    *r = (duo_eval_result){.targets = dom->targets, .bytes = dom->bytes};
+    float *scored = malloc((dom->targets ? dom->targets : 1) * sizeof *scored);
+    duo_status st = scored ? evaluate_batches(m, a, dom, T, routing, part, buf, scored, &big, &skip, r)
+                           : duo_fail(DUO_ERR_OUT_OF_MEMORY, "evaluation: out of memory");
+    if (spread) {
+        size_t B = duo_activations_tokens(a) / T;
+        size_t t0 = part.first * B * T, t1 = (part.first + part.count) * B * T;
+        t1 = t1 < dom->targets ? t1 : dom->targets;
+        duo_spread tokens = part.count && t1 > t0 ? (duo_spread){t0, t1 - t0} : (duo_spread){0, 0};
+        st = duo_spread_agree(st);
+        if (st == DUO_OK)
+            st = duo_spread_gather(scored, sizeof *scored, tokens);
+        /* Route counts are whole numbers: summed over ranks exactly. */
+        enum { MAX_COUNTS = 2 + DUO_MAX_LAYERS * (1 + DUO_EVAL_BUCKETS) + DUO_EVAL_BUCKETS };
+        long long c[MAX_COUNTS];
+        size_t n = 0;
+        c[n++] = (long long)big;
+        c[n++] = (long long)skip;
+        for (int l = 0; l < L; l++) {
+            c[n++] = (long long)r->big_per_layer[l];
+            for (int q = 0; q < DUO_EVAL_BUCKETS; q++)
+                c[n++] = (long long)r->big_per_layer_bucket[l][q];
+        }
+        for (int q = 0; q < DUO_EVAL_BUCKETS; q++)
+            c[n++] = (long long)r->targets_per_bucket[q];
+        if (st == DUO_OK)
+            st = duo_comm_sum_longs(c, n);
+        n = 0;
+        big = (uint64_t)c[n++];
+        skip = (uint64_t)c[n++];
+        for (int l = 0; l < L; l++) {
+            r->big_per_layer[l] = (uint64_t)c[n++];
+            for (int q = 0; q < DUO_EVAL_BUCKETS; q++)
+                r->big_per_layer_bucket[l][q] = (uint64_t)c[n++];
+        }
+        for (int q = 0; q < DUO_EVAL_BUCKETS; q++)
+            r->targets_per_bucket[q] = (uint64_t)c[n++];
+    }
+    if (st == DUO_OK && (!spread || duo_spread_root()))
+        st = finish_domain(dom, scored, big, skip, r);
+    free(scored);
+    return st;
+}
+
+size_t duo_eval_batches(const duo_eval_domain *dom, size_t batch)
+{
+    return batch ? (dom->windows + batch - 1) / batch : 0;
+}
+
+duo_status duo_evaluate(duo_model *m, duo_activations *a, const duo_eval_data *data,
+                        const duo_eval_routing *routing, duo_eval_result *results)
+{
+    size_t T = (size_t)data->ctx;
+    DUO_TRY(check_evaluation(m, a, T, routing));
+    size_t N = duo_activations_tokens(a);
+    batch_buffers buf;
+    duo_status st = buffers_create(N, m->config.n_layers, &buf);
+    for (int d = 0; d < data->n_domains && st == DUO_OK; d++) {
+        const duo_eval_domain *dom = &data->domain[d];
+        st = evaluate_domain(m, a, dom, T, routing, duo_spread_all(duo_eval_batches(dom, N / T)),
+                             false, &buf, &results[d]);
+    }
+    buffers_free(&buf);
+    return st;
+}
+
+duo_status duo_evaluate_spread(duo_model *m, duo_activations *a, const duo_eval_domain *dom, int ctx,
+                               const duo_eval_routing *routing, duo_spread part,
+                               duo_eval_result *result)
+{
+    size_t T = (size_t)ctx;
+    duo_status st = check_evaluation(m, a, T, routing);
+    batch_buffers buf = {0};
+    if (st == DUO_OK)
+        st = buffers_create(duo_activations_tokens(a), m->config.n_layers, &buf);
+    /* The others wait in evaluate_domain's agreement, its first collective. */
+    if (st == DUO_OK)
+        st = evaluate_domain(m, a, dom, T, routing, part, true, &buf, result);
+    else
+        st = duo_spread_agree(st);
+    buffers_free(&buf);
     return st;
 }

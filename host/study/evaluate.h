@@ -28,6 +28,7 @@
 #include "duocl/routes.h"
 #include "duocl/tokenizer.h"
 #include "model/model.h"
+#include "spread.h"
 
 /* The seed of the random routes of validation (any fixed value would do; it
  * differs from the training seeds people pick). */
@@ -93,5 +94,17 @@ _Static_assert((int)DUO_EVAL_MAX_LAYERS == (int)DUO_MAX_LAYERS, "duocl/eval.h si
  * results[0 .. data->n_domains). The model's parameters are not changed. */
 duo_status duo_evaluate(duo_model *m, duo_activations *a, const duo_eval_data *data,
                         const duo_eval_routing *routing, duo_eval_result *results);
+
+/* Batches of `batch` windows a domain's windows fill (the last may be short). */
+size_t duo_eval_batches(const duo_eval_domain *dom, size_t batch);
+
+/* duo_evaluate of one domain spread over ranks (study/spread.h), collective:
+ * this rank runs batches part (of duo_eval_batches with a's batch size), and
+ * rank 0 gets the result, the same bits as duo_evaluate gives one process
+ * (the scored losses are gathered and summed there in token order). Other
+ * ranks' *result is not complete. An error on any rank is one on every rank. */
+duo_status duo_evaluate_spread(duo_model *m, duo_activations *a, const duo_eval_domain *dom, int ctx,
+                               const duo_eval_routing *routing, duo_spread part,
+                               duo_eval_result *result);
 
 #endif

@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "oracle.h"
+#include "base/comm.h"
 #include "base/rng.h"
+#include "spread.h"
 
 const char *duo_alphabet_name(duo_alphabet alphabet)
 {
@@ -140,11 +142,24 @@ duo_status duo_search_patterns(duo_model *m, duo_activations *a, duo_alphabet al
 
 /* ---- accumulation over windows ---- */
 
+/* What one batch gave one pattern, in visiting order: batch b's entries are
+ * table[b * per_batch ..]. The sums over batches are made from this table
+ * in batch order once every batch is done, so a search spread over ranks
+ * (whose tables come to rank 0, study/spread.h) adds the same numbers in the
+ * same order as one process. A per-pattern quantity summed over windows
+ * belongs here. */
+typedef struct pattern_batch {
+    double loss_sum;
+    uint32_t id; /* the pattern (pattern_id) */
+} pattern_batch;
+
 typedef struct accumulator {
     duo_oracle_result *r;
     const duo_oracle_search_options *o;
     int layers;
     size_t base, n, ctx;      /* this batch's first token and token count */
+    pattern_batch *table;     /* (batches, per_batch) */
+    size_t per_batch, batch_index, visit; /* the batch being searched, patterns visited in it */
     double *pattern_sum;      /* by pattern id (base-3 number of the pattern) */
     bool *pattern_seen;
     uint64_t done, total;
@@ -184,8 +199,11 @@ static duo_status accumulate(void *context, const uint8_t *pattern, int big, con
             choice[i] = mask;
         }
     }
-    acc->pattern_sum[id] += sum;
-    acc->pattern_seen[id] = true;
+    if (acc->visit >= acc->per_batch)
+        return duo_fail(DUO_ERR_INTERNAL, "the oracle visited more than the %zu patterns it counted",
+                        acc->per_batch);
+    acc->table[acc->batch_index * acc->per_batch + acc->visit++] =
+        (pattern_batch){.loss_sum = sum, .id = (uint32_t)id};
     acc->done++;
     if (acc->o->stop && *acc->o->stop)
         return duo_fail(DUO_ERR_INTERRUPTED, "the oracle was stopped after %llu of %llu patterns",
@@ -293,8 +311,10 @@ static duo_status uniform_losses(duo_model *m, duo_activations *a, duo_route rou
     return duo_model_forward(m, a, &mean, out);
 }
 
+/* Batches part.first .. of the windows (batch b is windows [b * batch, ..)). */
 static duo_status run_batches(duo_model *m, duo_activations *a, const int32_t *windows,
-                              size_t n_windows, size_t ctx, size_t batch, accumulator *acc)
+                              size_t n_windows, size_t ctx, size_t batch, duo_spread part,
+                              accumulator *acc)
 {
     duo_oracle_result *r = acc->r;
     size_t N = batch * ctx, L = (size_t)m->config.n_layers;
@@ -304,7 +324,11 @@ static duo_status run_batches(duo_model *m, duo_activations *a, const int32_t *w
     duo_status st = tokens && targets && routes && losses
                         ? DUO_OK
                         : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for oracle batches");
-    for (size_t w0 = 0; w0 < n_windows && st == DUO_OK; w0 += batch) {
+    for (size_t w0 = part.first * batch; w0 < (part.first + part.count) * batch && w0 < n_windows &&
+                                         st == DUO_OK;
+         w0 += batch) {
+        acc->batch_index = w0 / batch;
+        acc->visit = 0;
         size_t used = n_windows - w0 < batch ? n_windows - w0 : batch;
         for (size_t b = 0; b < batch; b++)
             for (size_t t = 0; t < ctx; t++) {
@@ -332,9 +356,64 @@ static duo_status run_batches(duo_model *m, duo_activations *a, const int32_t *w
     return st;
 }
 
-duo_status duo_oracle_search(duo_model *m, const int32_t *windows, size_t n_windows, size_t ctx,
-                             size_t batch, const duo_oracle_search_options *options,
-                             duo_oracle_result *out)
+/* The per-token arrays of a result (every one has r->tokens elements): a
+ * spread search gathers each of them. A new per-token array goes here. */
+typedef struct token_array {
+    void *data;
+    size_t elem;
+} token_array;
+
+static int token_arrays(duo_oracle_result *r, token_array *out)
+{
+    int n = 0;
+    out[n++] = (token_array){r->loss_small, sizeof *r->loss_small};
+    out[n++] = (token_array){r->loss_big, sizeof *r->loss_big};
+    for (int k = 0; k <= r->layers; k++)
+        if (r->searched[k]) {
+            out[n++] = (token_array){r->loss_oracle[k], sizeof *r->loss_oracle[k]};
+            out[n++] = (token_array){r->oracle_big_mask[k], sizeof *r->oracle_big_mask[k]};
+        }
+    return n;
+}
+
+/* Every rank's batches, tokens and counts to rank 0 (collective). */
+static duo_status gather_ranks(accumulator *acc, size_t n_windows, size_t ctx, size_t batch,
+                               duo_spread part)
+{
+    duo_oracle_result *r = acc->r;
+    size_t w0 = part.first * batch, w1 = (part.first + part.count) * batch;
+    if (w1 > n_windows)
+        w1 = n_windows;
+    duo_spread tokens = part.count ? (duo_spread){w0 * ctx, (w1 - w0) * ctx} : (duo_spread){0, 0};
+    token_array arrays[2 + 2 * (DUO_MAX_LAYERS + 1)];
+    int n = token_arrays(r, arrays);
+    for (int i = 0; i < n; i++)
+        DUO_TRY(duo_spread_gather(arrays[i].data, arrays[i].elem, tokens));
+    DUO_TRY(duo_spread_gather(acc->table, acc->per_batch * sizeof *acc->table, part));
+    long long counts[3] = {(long long)r->counts.patterns, (long long)r->counts.layer_evals,
+                           (long long)r->counts.naive_layer_evals};
+    DUO_TRY(duo_comm_sum_longs(counts, 3));
+    r->counts = (duo_search_counts){(uint64_t)counts[0], (uint64_t)counts[1], (uint64_t)counts[2]};
+    return DUO_OK;
+}
+
+/* The per-pattern sums over batches 0 .. n_batches-1, in batch order. */
+static void add_batches(accumulator *acc, size_t n_batches)
+{
+    for (size_t b = 0; b < n_batches; b++)
+        for (size_t j = 0; j < acc->per_batch; j++) {
+            const pattern_batch *e = &acc->table[b * acc->per_batch + j];
+            acc->pattern_sum[e->id] += e->loss_sum;
+            acc->pattern_seen[e->id] = true;
+        }
+}
+
+/* The search of batches `part` of the windows; with spread, the ranks'
+ * results are gathered and reduced on rank 0 (the only one with a complete
+ * result). */
+static duo_status search_windows(duo_model *m, const int32_t *windows, size_t n_windows,
+                                 size_t ctx, size_t batch, const duo_oracle_search_options *options,
+                                 duo_spread part, bool spread, duo_oracle_result *out)
 {
     memset(out, 0, sizeof *out);
     int L = m->config.n_layers;
@@ -357,19 +436,27 @@ duo_status duo_oracle_search(duo_model *m, const int32_t *windows, size_t n_wind
     size_t n_patterns = 1;
     for (int l = 0; l < L; l++)
         n_patterns *= 3;
+    size_t n_batches = duo_oracle_batches(n_windows, batch);
     accumulator acc = {.r = out, .o = options, .layers = L, .ctx = ctx,
-                       .total = per_batch * ((n_windows + batch - 1) / batch)};
+                       .per_batch = (size_t)per_batch, .total = per_batch * part.count};
+    acc.table = calloc(n_batches * (size_t)per_batch, sizeof *acc.table);
     acc.pattern_sum = calloc(n_patterns, sizeof *acc.pattern_sum);
     acc.pattern_seen = calloc(n_patterns, sizeof *acc.pattern_seen);
     duo_activations *a = NULL;
-    duo_status st = acc.pattern_sum && acc.pattern_seen
+    duo_status st = acc.table && acc.pattern_sum && acc.pattern_seen
                         ? allocate_result(out, out->tokens, L)
                         : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the oracle");
-    if (st == DUO_OK)
+    if (st == DUO_OK && part.count)
         st = duo_activations_create(m, batch, ctx, false, &a);
     if (st == DUO_OK)
-        st = run_batches(m, a, windows, n_windows, ctx, batch, &acc);
-    if (st == DUO_OK) {
+        st = run_batches(m, a, windows, n_windows, ctx, batch, part, &acc);
+    if (spread) {
+        st = duo_spread_agree(st);
+        if (st == DUO_OK)
+            st = gather_ranks(&acc, n_windows, ctx, batch, part);
+    }
+    if (st == DUO_OK && (!spread || duo_spread_root())) {
+        add_batches(&acc, n_batches);
         double small = 0, big = 0;
         for (size_t t = 0; t < out->tokens; t++) {
             small += out->loss_small[t];
@@ -380,11 +467,32 @@ duo_status duo_oracle_search(duo_model *m, const int32_t *windows, size_t n_wind
         summarise(&acc, n_patterns);
     }
     duo_activations_destroy(a);
+    free(acc.table);
     free(acc.pattern_sum);
     free(acc.pattern_seen);
     if (st != DUO_OK)
         duo_oracle_result_free(out);
     return st;
+}
+
+size_t duo_oracle_batches(size_t n_windows, size_t batch)
+{
+    return batch ? (n_windows + batch - 1) / batch : 0;
+}
+
+duo_status duo_oracle_search(duo_model *m, const int32_t *windows, size_t n_windows, size_t ctx,
+                             size_t batch, const duo_oracle_search_options *options,
+                             duo_oracle_result *out)
+{
+    return search_windows(m, windows, n_windows, ctx, batch, options,
+                          duo_spread_all(duo_oracle_batches(n_windows, batch)), false, out);
+}
+
+duo_status duo_oracle_search_spread(duo_model *m, const int32_t *windows, size_t n_windows,
+                                    size_t ctx, size_t batch, const duo_oracle_search_options *options,
+                                    duo_spread part, duo_oracle_result *out)
+{
+    return search_windows(m, windows, n_windows, ctx, batch, options, part, true, out);
 }
 
 void duo_oracle_result_free(duo_oracle_result *r)

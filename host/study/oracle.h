@@ -22,6 +22,7 @@
 
 #include "duocl/oracle.h" /* duo_alphabet, DUO_ORACLE_MAX_LAYERS; the run's oracle stage */
 #include "model/model.h"
+#include "spread.h"
 
 /* Counters of one search. */
 typedef struct duo_search_counts {
@@ -81,7 +82,9 @@ typedef struct duo_oracle_result {
     double all_small, all_big;          /* mean nats per token */
     duo_search_counts counts;           /* summed over batches */
     /* Per token (tokens entries, window-major): losses under all-small,
-     * all-big and the oracle at each searched budget (NaN where not searched). */
+     * all-big and the oracle at each searched budget (NaN where not searched).
+     * Every per-token array is listed in oracle.c's token_arrays, which a
+     * search spread over ranks gathers. */
     float *loss_small, *loss_big;
     float *loss_oracle[DUO_MAX_LAYERS + 1];
     /* Per token and budget: the oracle's pattern, as BIG-layer bit masks. */
@@ -95,6 +98,18 @@ duo_status duo_oracle_search(duo_model *m, const int32_t *windows, size_t n_wind
                              size_t batch, const duo_oracle_search_options *options,
                              duo_oracle_result *out);
 void duo_oracle_result_free(duo_oracle_result *r);
+
+/* Batches of `batch` windows that n_windows fill (the last may be short). */
+size_t duo_oracle_batches(size_t n_windows, size_t batch);
+
+/* duo_oracle_search spread over ranks (study/spread.h), collective: this
+ * rank searches batches part (of duo_oracle_batches), and rank 0 gets the
+ * complete result, the same bits as duo_oracle_search gives one process;
+ * on the other ranks *out holds only their own tokens and is for freeing.
+ * An error on any rank is an error on every rank. */
+duo_status duo_oracle_search_spread(duo_model *m, const int32_t *windows, size_t n_windows,
+                                    size_t ctx, size_t batch, const duo_oracle_search_options *options,
+                                    duo_spread part, duo_oracle_result *out);
 
 /* Number of patterns of `alphabet` over L layers with exactly k BIG layers. */
 uint64_t duo_pattern_count(duo_alphabet alphabet, int layers, int k);

@@ -28,6 +28,7 @@
 #include "oracle.h"
 #include "oracle_tokens.h"
 #include "run_folder.h"
+#include "spread.h"
 
 /* The seed of random-N's draws ("oracle"). */
 #define ORACLE_RANDOM_SEED 0x6f7261636c65ULL
@@ -224,9 +225,10 @@ typedef struct stage {
     duo_oracle_event event; /* the domain being searched */
 } stage;
 
+/* Under MPI only rank 0 reports (the others' searches are parts of its). */
 static void emit(const stage *s, duo_oracle_event_kind kind)
 {
-    if (!s->o->callback)
+    if (!s->o->callback || !duo_spread_root())
         return;
     duo_oracle_event e = s->event;
     e.kind = kind;
@@ -283,16 +285,29 @@ static duo_status search_run(duo_runtime *rt, duo_run *run, const duo_oracle_opt
     duo_oracle_result *results = calloc(DUO_CONFIG_MAX_DOMAINS, sizeof *results);
     size_t n_windows[DUO_CONFIG_MAX_DOMAINS];
     duo_status st = results ? DUO_OK : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the oracle");
+    /* Under MPI the batches of every domain, in order, are cut into one
+     * range per rank (study/spread.h). */
+    size_t total_batches = 0;
+    for (int d = 0; d < data->n_domains; d++) {
+        n_windows[d] = (data->domain[d].targets + ctx - 1) / ctx;
+        total_batches += duo_oracle_batches(n_windows[d], batch);
+    }
     int searched = 0;
+    size_t offset = 0;
     for (int d = 0; d < data->n_domains && st == DUO_OK; d++) {
         const duo_eval_domain *dom = &data->domain[d];
-        n_windows[d] = (dom->targets + ctx - 1) / ctx;
+        size_t n_batches = duo_oracle_batches(n_windows[d], batch);
+        duo_spread part = duo_spread_part(offset, n_batches, total_batches);
+        offset += n_batches;
         s.event = (duo_oracle_event){.index = d, .n_domains = data->n_domains, .name = dom->name};
         emit(&s, DUO_ORACLE_EVENT_DOMAIN_START);
-        st = duo_oracle_search(run->model, dom->tokens, n_windows[d], ctx, batch, &so, &results[d]);
+        st = duo_oracle_search_spread(run->model, dom->tokens, n_windows[d], ctx, batch, &so, part,
+                                      &results[d]);
         if (st != DUO_OK)
             break;
         searched = d + 1;
+        if (!duo_spread_root())
+            continue; /* rank 0 alone has the domain's results */
         const duo_oracle_result *r = &results[d];
         /* Bytes of the scored tokens: the domain's bytes per target times tokens. */
         uint64_t bytes = (uint64_t)llround((double)dom->bytes / (double)dom->targets * (double)r->tokens);
@@ -306,6 +321,7 @@ static duo_status search_run(duo_runtime *rt, duo_run *run, const duo_oracle_opt
         s.event.domain = ds;
         emit(&s, DUO_ORACLE_EVENT_DOMAIN_DONE);
     }
+    bool failed = st != DUO_OK; /* on every rank alike (the searches agree) */
     if (st == DUO_OK) {
         s.event = (duo_oracle_event){.n_domains = out->n_domains, .summary = out};
         emit(&s, DUO_ORACLE_EVENT_SEARCHED);
@@ -313,14 +329,15 @@ static duo_status search_run(duo_runtime *rt, duo_run *run, const duo_oracle_opt
     }
     if (st == DUO_OK)
         st = duo_run_path(run->dir, DUO_RUN_ORACLE, out->path, sizeof out->path);
-    if (st == DUO_OK)
+    /* Rank 0 writes; every rank then returns its summary and status. */
+    if (st == DUO_OK && duo_spread_root())
         st = write_tokens(out->tokens_path, data, results, n_windows, L);
-    if (st == DUO_OK)
+    if (st == DUO_OK && duo_spread_root())
         st = write_result(out->path, run->dir, out);
     for (int d = 0; d < searched; d++)
         duo_oracle_result_free(&results[d]);
     free(results);
-    return st;
+    return failed ? st : duo_spread_share_result(st, out, sizeof *out);
 }
 
 duo_status duo_oracle_run(duo_runtime *rt, const duo_oracle_options *o, duo_oracle_summary *out)
