@@ -64,10 +64,16 @@ static int run_eval(int argc, char **argv)
     if (!cli_whole("eval", &o[TOKENS], 1, CLI_MAX_TOKENS, &tokens) ||
         !cli_whole("eval", &o[BATCH], 1, CLI_MAX_BATCH, &batch))
         return CLI_USER_ERROR;
+    /* Under mpirun each rank opens its own device and evaluates its share
+     * of the batches; rank 0 prints and writes. */
+    char device[256];
+    const char *selector;
+    if (!cli_rank_device("eval", cli_device_selector(&o[DEVICE]), device, sizeof device, &selector))
+        return CLI_USER_ERROR;
     duo_eval_options opt = {.run_dir = run_dir, .checkpoint = o[CHECKPOINT].value,
                             .routes = o[ROUTES].value, .tokens = (size_t)tokens,
                             .domains = o[DOMAINS].value, .batch = (size_t)batch,
-                            .device = cli_device_selector(&o[DEVICE]), .force = o[FORCE].value != NULL,
+                            .device = selector, .force = o[FORCE].value != NULL,
                             .callback = cli_print_eval_domain};
     /* The GEMM and where kernels come from: the options, else the run's
      * model.gemm, else the library's choice (duo_eval_run makes the runtime). */

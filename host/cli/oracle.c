@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "duocl/comm.h"
 #include "duocl/oracle.h"
 
 static const char HELP[] =
@@ -117,9 +118,15 @@ static int run_oracle(int argc, char **argv)
     int code = cli_parse(&cli_oracle_command, argc, argv, o, N_OPTIONS, &run_dir, 1, 1, HELP);
     if (code != CLI_OK)
         return code;
+    /* Under mpirun each rank opens its own device and searches its share of
+     * the batches; rank 0 prints and writes. */
+    char device[256];
+    const char *selector;
+    if (!cli_rank_device("oracle", cli_device_selector(&o[DEVICE]), device, sizeof device, &selector))
+        return CLI_USER_ERROR;
     cli_oracle_display d = {.label = ""};
     duo_oracle_options opt = {.run_dir = run_dir, .checkpoint = o[CHECKPOINT].value,
-                              .domains = o[DOMAINS].value, .device = cli_device_selector(&o[DEVICE]),
+                              .domains = o[DOMAINS].value, .device = selector,
                               .alphabet = DUO_ALPHABET_SB, .random_n = DUO_ORACLE_DEFAULT_RANDOM,
                               .no_prefix_sharing = o[NO_SHARE].value != NULL, .vary = o[VARY].value != NULL,
                               .callback = cli_print_oracle_event, .user = &d};
@@ -144,7 +151,7 @@ static int run_oracle(int argc, char **argv)
     duo_oracle_summary *summary = malloc(sizeof *summary);
     duo_status st = summary ? duo_oracle_run(NULL, &opt, summary) : DUO_ERR_OUT_OF_MEMORY;
     cli_progress_end(&d.bar);
-    if (st == DUO_OK)
+    if (st == DUO_OK && duo_comm_rank() == 0)
         fprintf(stderr, "wrote %s and %s\n", summary->path, summary->tokens_path);
     free(summary);
     return cli_report(st);
