@@ -108,7 +108,14 @@ static void router_reads_path_exact_budget_and_alphabet(void)
     s = parsed("router_last_folder", "router:/a/k1-SB/b/k3-KSB/r.ckpt", 4);
     unit_check("router_last_folder_wins", s.router_budget == 3 && s.router_alphabet == DUO_ALPHABET_KSB,
                "budget %d", s.router_budget);
+    s = parsed("router_teacher_folder", "router:/r/router/k4-SB-oracle-s2/router.ckpt,exact", 6);
+    unit_check("router_teacher_folder_budget", s.router_budget == 4 && s.exact &&
+                                                   s.router_alphabet == DUO_ALPHABET_SB,
+               "budget %d exact %d", s.router_budget, s.exact);
+    s = parsed("router_seed_folder", "router:/r/router/k1-SB-s12/router.ckpt", 6);
+    unit_check("router_seed_folder_budget", s.router_budget == 1, "budget %d", s.router_budget);
     static const char *const no_budget[] = {"router:model.ckpt", "router:/x/k2-SB-old/r.ckpt",
+                                            "router:/x/k2-SB-s/r.ckpt", "router:/x/k2-SB-oracle-/r.ckpt",
                                             "router:/x/k2-XY/r.ckpt", "router:/x/ak1-SB/r.ckpt",
                                             "router:/x/k-SB/r.ckpt", "router:/x/k2SB/r.ckpt",
                                             "router:/x/k2-/r.ckpt"};

@@ -27,10 +27,17 @@ static const char HELP[] =
     "within a few hundredths of K/L on the quickstart model.\n"
     "Writes RUN/router/k<K>-<alphabet>/: router.ckpt (the router), latest.ckpt\n"
     "(resumable, every 50 steps and on Ctrl-C), log.jsonl. Evaluate with\n"
-    "'duocl eval RUN --routes router:RUN/router/k<K>-SB/router.ckpt[,exact]'.";
+    "'duocl eval RUN --routes router:RUN/router/k<K>-SB/router.ckpt[,exact]'.\n"
+    "--teacher oracle instead imitates the oracle's per-token BIG masks at budget K:\n"
+    "--teacher-windows windows of the training data (default 64) are searched once\n"
+    "(every pattern with K BIG layers; per token the lowest loss on its next token),\n"
+    "each step runs the frozen model on the oracle's routes and the loss is the\n"
+    "per-layer cross-entropy of softmax(z) against the oracle's route, plus the same\n"
+    "budget term (--alpha 3 by default with the oracle teacher). Writes RUN/router/k<K>-SB-oracle/. A --seed other than 1 adds\n"
+    "-s<S> to the folder's name (k<K>-SB-s2, k<K>-SB-oracle-s2).";
 
 enum { BUDGET, ALPHABET, ALPHA, STEPS, BETA_START, BETA_END, LR, BATCH, SEED, RESUME, CHECKPOINT,
-       DEVICE, N_OPTIONS };
+       TEACHER, TEACHER_WINDOWS, DEVICE, N_OPTIONS };
 
 
 /* Syntax only: the library checks the ranges and names what is allowed. */
@@ -86,10 +93,15 @@ static int parse_options(const cli_option *o, duo_router_train_options *t)
         t->alphabet = o[ALPHABET].value;
     t->resume = o[RESUME].value != NULL;
     t->checkpoint = o[CHECKPOINT].value;
+    t->teacher = o[TEACHER].value;
     bool ok = parse_whole(&o[BUDGET], &t->budget) && parse_number(&o[ALPHA], &t->alpha) &&
               parse_whole(&o[STEPS], &t->steps) && parse_number(&o[BETA_START], &t->beta_start) &&
               parse_number(&o[BETA_END], &t->beta_end) && parse_number(&o[LR], &t->lr) &&
-              parse_whole(&o[BATCH], &t->batch) && parse_seed(&o[SEED], &t->seed);
+              parse_whole(&o[BATCH], &t->batch) && parse_seed(&o[SEED], &t->seed) &&
+              parse_whole(&o[TEACHER_WINDOWS], &t->teacher_windows);
+    /* The imitation loss is bounded by ln 2 per layer: the budget term weighs less. */
+    if (ok && t->teacher && strcmp(t->teacher, "oracle") == 0 && !o[ALPHA].value)
+        t->alpha = 3;
     return ok ? CLI_OK : CLI_USER_ERROR;
 }
 
@@ -125,6 +137,9 @@ static int run_router(int argc, char **argv)
         {"seed", "S", "router initialisation and data order (default 1)", NULL},
         {"resume", NULL, "continue RUN/router/k<K>-<A>/latest.ckpt", NULL},
         {"checkpoint", "PATH", "model checkpoint (default RUN/checkpoints/final or latest)", NULL},
+        {"teacher", "T", "budget (the loss above; default) or oracle (imitate the oracle)", NULL},
+        {"teacher-windows", "N", "training windows the oracle teacher searches (default 64)",
+         NULL},
         {"device", "D", "device selector (default: $DUOCL_DEVICE, else the best device)", NULL},
     };
     const char *positionals[2];
@@ -157,7 +172,7 @@ static int run_router(int argc, char **argv)
 
 const cli_command cli_router_command = {
     .name = "router",
-    .usage = "duocl router train RUN --budget K [--alphabet SB|KSB] [--alpha A] [--steps N]",
+    .usage = "duocl router train RUN --budget K [--alphabet SB|KSB] [--alpha A] [--steps N] [--teacher budget|oracle] [--seed S]",
     .summary = "train a learned router per layer under a compute budget (stage 3)",
     .run = run_router,
 };

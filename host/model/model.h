@@ -200,4 +200,11 @@ duo_status duo_activations_read_router_probs(const duo_model *m, const duo_activ
 /* Device buffers of the last forward, for tests and analyses. */
 cl_mem duo_activations_logits(const duo_activations *a); /* (N, V); dlogits after backward */
 
+/* Host copies (N, d floats) of layer l's input of the last forward: the
+ * residual stream x_l entering the layer, or the FFN-norm output f_l (what a
+ * router reads). */
+typedef enum duo_layer_tensor { DUO_LAYER_INPUT, DUO_LAYER_FFN_INPUT } duo_layer_tensor;
+duo_status duo_activations_read_layer(const duo_model *m, const duo_activations *a, int layer,
+                                      duo_layer_tensor which, float *out);
+
 #endif

@@ -284,6 +284,16 @@ const duo_compact_counts *duo_activations_counts(const duo_activations *a, int l
 
 cl_mem duo_activations_logits(const duo_activations *a) { return a->logits; }
 
+duo_status duo_activations_read_layer(const duo_model *m, const duo_activations *a, int layer,
+                                      duo_layer_tensor which, float *out)
+{
+    if (layer < 0 || layer >= m->config.n_layers)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "layer %d: the model has %d layers", layer,
+                        m->config.n_layers);
+    cl_mem b = which == DUO_LAYER_FFN_INPUT ? a->f[layer] : a->x[layer];
+    return duo_buffer_read(m->rt, b, 0, a->N * (size_t)m->config.d_model * sizeof(float), out);
+}
+
 /* ---- batch ---- */
 
 static duo_status upload_tokens(duo_model *m, duo_activations *a, const int32_t *tokens,

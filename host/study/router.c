@@ -132,16 +132,22 @@ duo_status duo_router_train_step(duo_router *r, duo_activations *a, const duo_ro
         return duo_fail(DUO_ERR_NUMERIC, "router training: the loss is %g at step %ld",
                         (double)out->ce, h->step);
     DUO_TRY(duo_model_backward(m, a));
+    return duo_router_apply_gradient(r, h, &out->grad_norm);
+}
+
+duo_status duo_router_apply_gradient(duo_router *r, const duo_router_hparams *h, float *grad_norm)
+{
+    duo_runtime *rt = r->model->rt;
     duo_grad_span span = {r->grads, 0, r->n_params};
     cl_mem scratch;
     DUO_TRY(duo_buffer_create(rt, duo_grad_norm_scratch_bytes(rt, &span, 1), &scratch));
-    st = duo_grad_norm(rt, &span, 1, scratch, &out->grad_norm);
+    duo_status st = duo_grad_norm(rt, &span, 1, scratch, grad_norm);
     duo_buffer_release(&scratch);
     DUO_TRY(st);
     duo_adamw_hparams ah = {.lr = h->lr, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8,
                             .weight_decay = 0.0, .step = h->step + 1};
     return duo_adamw_step(rt, r->weights, r->grads, r->adam_m, r->adam_v, 0, r->n_params, &ah,
-                          duo_clip_factor(out->grad_norm, 1.0f));
+                          duo_clip_factor(*grad_norm, 1.0f));
 }
 
 static const char *const STATE_TENSORS[] = {"router.weight", "router.adam_m", "router.adam_v"};

@@ -52,6 +52,10 @@ typedef struct duo_router_hparams {
 duo_status duo_router_train_step(duo_router *r, duo_activations *a, const duo_router_hparams *h,
                                  duo_router_step *out);
 
+/* The second half of a step: the gradient norm of r->grads (into
+ * *grad_norm, before clipping), then AdamW (no weight decay, clipped at 1). */
+duo_status duo_router_apply_gradient(duo_router *r, const duo_router_hparams *h, float *grad_norm);
+
 /* The penalty and its gradient on P_big for each sequence, from the (L, B*T, M)
  * probabilities of a soft forward (host). grad has B entries. */
 double duo_router_penalty(const duo_router *r, const float *probs, size_t B, size_t T, int budget,

@@ -13,6 +13,7 @@
 #include "base/fileio.h"
 #include "model/model_io.h"
 #include "router.h"
+#include "router_teacher.h"
 #include "router_train.h"
 #include "run_folder.h"
 
@@ -23,6 +24,38 @@ enum { PATH_CAP = 4096 };
 #define LOADER_SEED_SALT 0x726f75746572ULL
 
 enum { MAX_STEPS = 10000000, MAX_BATCH = 4096 }; /* --steps, --batch */
+enum { DEFAULT_TEACHER_WINDOWS = 64, MAX_TEACHER_WINDOWS = 65536 };
+
+static bool oracle_teacher(const duo_router_train_options *o)
+{
+    return o->teacher && strcmp(o->teacher, "oracle") == 0;
+}
+
+duo_status duo_router_train_dir(const char *run_dir, const duo_router_train_options *o, char *out,
+                                size_t cap)
+{
+    char alphabet[32];
+    int n = snprintf(alphabet, sizeof alphabet, "%s%s", o->alphabet ? o->alphabet : "SB",
+                     oracle_teacher(o) ? "-oracle" : "");
+    if (o->seed != 1)
+        snprintf(alphabet + n, sizeof alphabet - (size_t)n, "-s%llu", (unsigned long long)o->seed);
+    return duo_run_router_dir(run_dir, o->budget, alphabet, out, cap);
+}
+
+/* --teacher and --teacher-windows. */
+static duo_status check_teacher(const duo_router_train_options *o, duo_alphabet alphabet)
+{
+    if (o->teacher && strcmp(o->teacher, "budget") != 0 && strcmp(o->teacher, "oracle") != 0)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "--teacher '%s': allowed budget or oracle",
+                        o->teacher);
+    if (oracle_teacher(o) && alphabet != DUO_ALPHABET_SB)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "--teacher oracle: the oracle's masks are "
+                        "searched over small/big patterns; allowed with --alphabet SB only");
+    if (o->teacher_windows < 0 || o->teacher_windows > MAX_TEACHER_WINDOWS)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "--teacher-windows %d: allowed 1 to %d",
+                        o->teacher_windows, MAX_TEACHER_WINDOWS);
+    return DUO_OK;
+}
 
 void duo_router_train_defaults(duo_router_train_options *o)
 {
@@ -64,7 +97,7 @@ static duo_status check_options(const duo_router_train_options *o, duo_alphabet 
         if (!(checks[i].value >= checks[i].lo && checks[i].value <= checks[i].hi))
             return duo_fail(DUO_ERR_INVALID_ARGUMENT, "--%s %g: allowed %s", checks[i].name,
                             checks[i].value, checks[i].allowed);
-    return DUO_OK;
+    return check_teacher(o, *alphabet);
 }
 
 typedef struct session {
@@ -77,6 +110,7 @@ typedef struct session {
     duo_router *router;
     duo_loader *loader;
     duo_activations *a;
+    duo_router_teacher *teacher; /* --teacher oracle */
     char dir[PATH_CAP], latest[PATH_CAP], final_path[PATH_CAP], log_path[PATH_CAP];
     FILE *log;
     long start_step, saved_step; /* saved_step: of latest.ckpt, -1 before one is written */
@@ -147,8 +181,7 @@ static duo_status setup(session *x, const char *run_dir)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "--budget %d: the model has %d layers (allowed "
                         "0 to %d)", o->budget, L, L);
     DUO_TRY(duo_config_to_json(&x->config, &x->config_json));
-    DUO_TRY(duo_run_router_dir(run_dir, o->budget, duo_alphabet_name(x->alphabet), x->dir,
-                               sizeof x->dir));
+    DUO_TRY(duo_router_train_dir(run_dir, o, x->dir, sizeof x->dir));
     DUO_TRY(duo_run_path(x->dir, DUO_ROUTER_LATEST, x->latest, sizeof x->latest));
     DUO_TRY(duo_run_path(x->dir, DUO_ROUTER_MODEL, x->final_path, sizeof x->final_path));
     DUO_TRY(duo_run_path(x->dir, DUO_ROUTER_LOG, x->log_path, sizeof x->log_path));
@@ -160,6 +193,11 @@ static duo_status setup(session *x, const char *run_dir)
         DUO_TRY(duo_router_create(x->model, x->alphabet, o->seed, &x->router));
     DUO_TRY(duo_activations_create(x->model, (size_t)o->batch, (size_t)x->config.model.ctx, true,
                                    &x->a));
+    if (oracle_teacher(o))
+        DUO_TRY(duo_router_teacher_create(x->model, x->a, &x->config, o->budget,
+                                          o->teacher_windows ? o->teacher_windows
+                                                             : DEFAULT_TEACHER_WINDOWS,
+                                          o->seed, &x->teacher));
     DUO_TRY(duo_make_directories(x->dir));
     DUO_TRY(duo_open_log(x->log_path, "router log", !o->resume, &x->log));
     return DUO_OK;
@@ -181,12 +219,17 @@ static duo_status save(session *x, long step, bool latest)
     return DUO_OK;
 }
 
-static duo_status write_record(session *x, long step, const duo_router_step *r, double beta)
+/* agreement: the oracle teacher's (NaN: none, the record is the budget loss's). */
+static duo_status write_record(session *x, long step, const duo_router_step *r, double beta,
+                               double agreement)
 {
     fprintf(x->log, "{\"step\":%ld,\"ce\":%.9g,\"penalty\":%.9g,\"big_fraction\":%.9g,"
-            "\"target\":%.9g,\"beta\":%.9g,\"grad_norm\":%.9g}\n",
+            "\"target\":%.9g,\"beta\":%.9g,\"grad_norm\":%.9g",
             step, (double)r->ce, (double)r->penalty, (double)r->big_fraction,
             (double)x->o->budget / x->config.model.n_layers, beta, (double)r->grad_norm);
+    if (!isnan(agreement))
+        fprintf(x->log, ",\"teacher\":\"oracle\",\"agreement\":%.9g", agreement);
+    fputs("}\n", x->log);
     if (fflush(x->log) != 0 || ferror(x->log))
         return duo_fail(DUO_ERR_IO, "cannot write '%s': %s", x->log_path, strerror(errno));
     return DUO_OK;
@@ -207,22 +250,26 @@ static duo_status train_loop(session *x)
                         : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for router batches");
     for (long s = x->start_step; s < o->steps && st == DUO_OK; s++) {
         long done = s + 1;
-        st = duo_loader_next(x->loader, (int)B, windows, NULL);
-        if (st == DUO_OK) {
-            duo_split_windows(windows, (int)B, (int)T, inputs, targets);
-            st = duo_model_set_batch(x->model, x->a, inputs, targets, routes);
-        }
         duo_router_hparams h = {.budget = o->budget, .alpha = o->alpha, .lr = o->lr, .step = s,
                                 .beta = duo_router_beta(o->beta_start, o->beta_end, o->steps, s)};
         duo_router_step r = {0};
-        if (st == DUO_OK)
+        double agreement = NAN;
+        if (x->teacher)
+            st = duo_router_teacher_step(x->teacher, x->router, x->a, &h, &r, &agreement);
+        else
+            st = duo_loader_next(x->loader, (int)B, windows, NULL);
+        if (st == DUO_OK && !x->teacher) {
+            duo_split_windows(windows, (int)B, (int)T, inputs, targets);
+            st = duo_model_set_batch(x->model, x->a, inputs, targets, routes);
+        }
+        if (st == DUO_OK && !x->teacher)
             st = duo_router_train_step(x->router, x->a, &h, &r);
         if (st != DUO_OK) {
             st = duo_run_step_failed(st, "router training", done, x->o->steps, x->latest,
                                      x->saved_step);
             break;
         }
-        st = write_record(x, done, &r, h.beta);
+        st = write_record(x, done, &r, h.beta, agreement);
         duo_router_event e = {.kind = DUO_ROUTER_EVENT_STEP, .step = done, .ce = r.ce,
                               .penalty = r.penalty, .big_fraction = r.big_fraction,
                               .beta = h.beta, .grad_norm = r.grad_norm};
@@ -270,6 +317,7 @@ duo_status duo_router_train(duo_runtime *rt, const char *run_dir,
     }
     if (x.log && fclose(x.log) != 0 && st == DUO_OK)
         st = duo_fail(DUO_ERR_IO, "cannot write '%s': %s", x.log_path, strerror(errno));
+    duo_router_teacher_destroy(x.teacher);
     duo_activations_destroy(x.a);
     duo_loader_destroy(x.loader);
     duo_router_destroy(x.router);

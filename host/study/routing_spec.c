@@ -73,7 +73,28 @@ static duo_status parse_random(const char *text, const char *args, duo_routing_s
     return DUO_OK;
 }
 
-/* Is the component [s, s + n) "k<K>-<A>" with A an alphabet? */
+/* Are [s, s + n) tags "-oracle", "-signal" or "-s<seed>", one or more? */
+static bool router_tags(const char *s, size_t n)
+{
+    while (n > 0) {
+        if (s[0] != '-')
+            return false;
+        size_t len = 1;
+        while (len < n && s[len] != '-')
+            len++;
+        bool seed = len > 2 && s[1] == 's' && strspn(s + 2, "0123456789") >= len - 2;
+        if (!seed && !(len == 7 && memcmp(s, "-oracle", 7) == 0) &&
+            !(len == 7 && memcmp(s, "-signal", 7) == 0))
+            return false;
+        s += len;
+        n -= len;
+    }
+    return true;
+}
+
+/* Is the component [s, s + n) "k<K>-<A>" with A an alphabet, or
+ * "k<K>-<A>-<tags>" (the oracle teacher's and other seeds' folders,
+ * duo_router_train_dir)? */
 static bool router_folder(const char *s, size_t n, int *budget, duo_alphabet *alphabet)
 {
     size_t digits = 0;
@@ -83,6 +104,12 @@ static bool router_folder(const char *s, size_t n, int *budget, duo_alphabet *al
         return false;
     char name[8];
     size_t letters = n - digits - 2;
+    const char *tags = memchr(s + digits + 2, '-', letters);
+    if (tags) {
+        letters = (size_t)(tags - (s + digits + 2));
+        if (!router_tags(tags, (size_t)(s + n - tags)))
+            return false;
+    }
     if (letters == 0 || letters >= sizeof name)
         return false;
     memcpy(name, s + digits + 2, letters);

@@ -14,7 +14,7 @@
  *
  * The k-th step (k = 1..steps) uses beta at (k-1)/(steps-1) of the schedule
  * and AdamW step k; log records and checkpoints carry k, the steps done.
- * A run writes RUN/router/k<budget>-<alphabet>/:
+ * A run writes RUN/router/k<budget>-<alphabet>/ (duo_router_train_dir):
  *   router.ckpt  the router (weights, alphabet, budget, the model's config),
  *                at the end; `duocl eval RUN --routes router:PATH` reads it
  *   latest.ckpt  resumable (also AdamW moments, steps done, data position):
@@ -30,6 +30,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "duocl/runtime.h"
@@ -85,7 +86,19 @@ typedef struct duo_router_train_options {
     volatile sig_atomic_t *stop;
     duo_router_callback callback; /* may be NULL */
     void *user;
+    /* What the router learns from: "budget" (NULL: the loss above) or
+     * "oracle": imitate the oracle's per-token BIG masks at the budget,
+     * searched on teacher_windows windows of the training data (never
+     * validation data); see study/router_teacher.h. SB only. */
+    const char *teacher;
+    int teacher_windows;    /* 1..65536; 0: 64 */
 } duo_router_train_options;
+
+/* The router's folder: RUN/router/k<K>-<A>[-oracle][-s<S>] ("-oracle" for
+ * the oracle teacher, "-s<S>" when the seed is not 1), so that routers of
+ * other teachers and seeds sit side by side. */
+duo_status duo_router_train_dir(const char *run_dir, const duo_router_train_options *options,
+                                char *out, size_t cap);
 
 /* The defaults of `duocl router train`: budget -1 (to be set), SB, alpha 10,
  * 150 steps, beta 1 to 20, lr 3e-3, batch 8, seed 1, checkpoint every 50. */
