@@ -150,6 +150,7 @@ duo_status duo_search_patterns(duo_model *m, duo_activations *a, duo_alphabet al
  * belongs here. */
 typedef struct pattern_batch {
     double loss_sum;
+    double pseudo_sum; /* losses on the pseudo-labels (oracle_select.h) */
     uint32_t id; /* the pattern (pattern_id) */
 } pattern_batch;
 
@@ -163,6 +164,11 @@ typedef struct accumulator {
     double *pattern_sum;      /* by pattern id (base-3 number of the pattern) */
     bool *pattern_seen;
     uint64_t done, total;
+    /* The label-free selectors and the control (oracle_select.h). */
+    duo_model *m;
+    duo_activations *a;
+    duo_select_device sel;
+    double *pattern_pseudo_sum; /* by pattern id */
 } accumulator;
 
 static size_t pattern_id(const uint8_t *pattern, int layers)
@@ -180,6 +186,18 @@ static uint32_t big_mask(const uint8_t *pattern, int layers)
         if (pattern[l] == DUO_ROUTE_BIG)
             mask |= 1u << l;
     return mask;
+}
+
+/* The selectors' share of a pattern's visit: its entropy, max-prob and
+ * pseudo-label losses (the logits of this pattern are still the
+ * activations'), and the sum of its pseudo-label losses. */
+static duo_status select_visit(accumulator *acc, int big, const float *losses, double *pseudo_sum)
+{
+    DUO_TRY(duo_select_read_stats(acc->m, acc->a, &acc->sel));
+    *pseudo_sum = duo_select_visit(&acc->r->select[big], acc->base, acc->n, losses,
+                                   acc->sel.h_entropy, acc->sel.h_max_prob,
+                                   acc->sel.h_pseudo_losses);
+    return DUO_OK;
 }
 
 static duo_status accumulate(void *context, const uint8_t *pattern, int big, const float *losses)
@@ -202,8 +220,10 @@ static duo_status accumulate(void *context, const uint8_t *pattern, int big, con
     if (acc->visit >= acc->per_batch)
         return duo_fail(DUO_ERR_INTERNAL, "the oracle visited more than the %zu patterns it counted",
                         acc->per_batch);
+    double pseudo_sum;
+    DUO_TRY(select_visit(acc, big, losses, &pseudo_sum));
     acc->table[acc->batch_index * acc->per_batch + acc->visit++] =
-        (pattern_batch){.loss_sum = sum, .id = (uint32_t)id};
+        (pattern_batch){.loss_sum = sum, .pseudo_sum = pseudo_sum, .id = (uint32_t)id};
     acc->done++;
     if (acc->o->stop && *acc->o->stop)
         return duo_fail(DUO_ERR_INTERRUPTED, "the oracle was stopped after %llu of %llu patterns",
@@ -283,6 +303,25 @@ static void summarise(accumulator *acc, size_t n_patterns)
     free(ids);
 }
 
+/* The selectors and the control per budget, once every window is done: the
+ * best fixed pattern on the pseudo-labels and the per-token means. */
+static void summarise_select(accumulator *acc, size_t n_patterns)
+{
+    duo_oracle_result *r = acc->r;
+    for (int k = 0; k <= acc->layers; k++) {
+        if (!r->searched[k])
+            continue;
+        duo_budget_result *b = &r->budget[k];
+        b->pseudo_fixed = INFINITY;
+        for (size_t id = 0; id < n_patterns; id++)
+            if (acc->pattern_seen[id] && pattern_big(id, acc->layers) == k &&
+                acc->pattern_pseudo_sum[id] / (double)r->tokens < b->pseudo_fixed)
+                b->pseudo_fixed = acc->pattern_pseudo_sum[id] / (double)r->tokens;
+        duo_select_means(&r->select[k], r->tokens, &b->min_entropy, &b->max_prob,
+                         &b->pseudo_oracle);
+    }
+}
+
 static duo_status allocate_result(duo_oracle_result *r, size_t tokens, int layers)
 {
     r->loss_small = malloc(tokens * sizeof(float));
@@ -298,7 +337,11 @@ static duo_status allocate_result(duo_oracle_result *r, size_t tokens, int layer
             return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for per-token losses");
         for (size_t t = 0; t < tokens; t++)
             r->loss_oracle[k][t] = INFINITY;
+        DUO_TRY(duo_select_budget_alloc(&r->select[k], tokens));
     }
+    r->pseudo_target = malloc(tokens * sizeof *r->pseudo_target);
+    if (!r->pseudo_target)
+        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for per-token losses");
     return DUO_OK;
 }
 
@@ -346,6 +389,11 @@ static duo_status run_batches(duo_model *m, duo_activations *a, const int32_t *w
         if ((st = uniform_losses(m, a, DUO_ROUTE_BIG, losses)) != DUO_OK)
             break;
         memcpy(r->loss_big + acc->base, losses, acc->n * sizeof *losses);
+        /* All-big's logits are the activations': the batch's pseudo-labels. */
+        if ((st = duo_select_set_pseudo(m, a, &acc->sel, targets, acc->base,
+                                        DUO_SELECT_PSEUDO_SEED)) != DUO_OK)
+            break;
+        memcpy(r->pseudo_target + acc->base, acc->sel.pseudo, acc->n * sizeof *acc->sel.pseudo);
         st = duo_search_patterns(m, a, acc->o->alphabet, r->searched, acc->o->share_prefixes,
                                  accumulate, acc, &r->counts);
     }
@@ -372,7 +420,11 @@ static int token_arrays(duo_oracle_result *r, token_array *out)
         if (r->searched[k]) {
             out[n++] = (token_array){r->loss_oracle[k], sizeof *r->loss_oracle[k]};
             out[n++] = (token_array){r->oracle_big_mask[k], sizeof *r->oracle_big_mask[k]};
+            out[n++] = (token_array){r->select[k].loss_min_entropy, sizeof(float)};
+            out[n++] = (token_array){r->select[k].loss_max_prob, sizeof(float)};
+            out[n++] = (token_array){r->select[k].pseudo_min, sizeof(float)};
         }
+    out[n++] = (token_array){r->pseudo_target, sizeof *r->pseudo_target};
     return n;
 }
 
@@ -385,7 +437,7 @@ static duo_status gather_ranks(accumulator *acc, size_t n_windows, size_t ctx, s
     if (w1 > n_windows)
         w1 = n_windows;
     duo_spread tokens = part.count ? (duo_spread){w0 * ctx, (w1 - w0) * ctx} : (duo_spread){0, 0};
-    token_array arrays[2 + 2 * (DUO_MAX_LAYERS + 1)];
+    token_array arrays[3 + 5 * (DUO_MAX_LAYERS + 1)];
     int n = token_arrays(r, arrays);
     for (int i = 0; i < n; i++)
         DUO_TRY(duo_spread_gather(arrays[i].data, arrays[i].elem, tokens));
@@ -404,6 +456,7 @@ static void add_batches(accumulator *acc, size_t n_batches)
         for (size_t j = 0; j < acc->per_batch; j++) {
             const pattern_batch *e = &acc->table[b * acc->per_batch + j];
             acc->pattern_sum[e->id] += e->loss_sum;
+            acc->pattern_pseudo_sum[e->id] += e->pseudo_sum;
             acc->pattern_seen[e->id] = true;
         }
 }
@@ -442,12 +495,17 @@ static duo_status search_windows(duo_model *m, const int32_t *windows, size_t n_
     acc.table = calloc(n_batches * (size_t)per_batch, sizeof *acc.table);
     acc.pattern_sum = calloc(n_patterns, sizeof *acc.pattern_sum);
     acc.pattern_seen = calloc(n_patterns, sizeof *acc.pattern_seen);
+    acc.pattern_pseudo_sum = calloc(n_patterns, sizeof *acc.pattern_pseudo_sum);
     duo_activations *a = NULL;
-    duo_status st = acc.table && acc.pattern_sum && acc.pattern_seen
+    duo_status st = acc.table && acc.pattern_sum && acc.pattern_seen && acc.pattern_pseudo_sum
                         ? allocate_result(out, out->tokens, L)
                         : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the oracle");
     if (st == DUO_OK && part.count)
         st = duo_activations_create(m, batch, ctx, false, &a);
+    acc.m = m;
+    acc.a = a;
+    if (st == DUO_OK && a)
+        st = duo_select_device_create(m, a, &acc.sel);
     if (st == DUO_OK)
         st = run_batches(m, a, windows, n_windows, ctx, batch, part, &acc);
     if (spread) {
@@ -465,8 +523,11 @@ static duo_status search_windows(duo_model *m, const int32_t *windows, size_t n_
         out->all_small = small / (double)out->tokens;
         out->all_big = big / (double)out->tokens;
         summarise(&acc, n_patterns);
+        summarise_select(&acc, n_patterns);
     }
+    duo_select_device_destroy(&acc.sel);
     duo_activations_destroy(a);
+    free(acc.pattern_pseudo_sum);
     free(acc.table);
     free(acc.pattern_sum);
     free(acc.pattern_seen);
@@ -505,5 +566,8 @@ void duo_oracle_result_free(duo_oracle_result *r)
         free(r->oracle_big_mask[k]);
         r->loss_oracle[k] = NULL;
         r->oracle_big_mask[k] = NULL;
+        duo_select_budget_free(&r->select[k]);
     }
+    free(r->pseudo_target);
+    r->pseudo_target = NULL;
 }

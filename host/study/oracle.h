@@ -22,6 +22,7 @@
 
 #include "duocl/oracle.h" /* duo_alphabet, DUO_ORACLE_MAX_LAYERS; the run's oracle stage */
 #include "model/model.h"
+#include "oracle_select.h"
 #include "spread.h"
 
 /* Counters of one search. */
@@ -54,6 +55,11 @@ typedef struct duo_budget_result {
     double random_best;      /* best of random_n draws */
     char random_pattern[DUO_MAX_LAYERS + 1];
     double mean_all;         /* mean over all patterns */
+    /* Label-free selectors and the selection-only control (oracle_select.h):
+     * mean true loss of the per-token lowest-entropy and highest-max-prob
+     * patterns; on the pseudo-labels, the best fixed pattern's mean loss and
+     * the mean per-token minimum. */
+    double min_entropy, max_prob, pseudo_fixed, pseudo_oracle;
     /* The oracle's per-token choices: tokens that took BIG at layer l, and the
      * same per position bucket (positions split into DUO_ORACLE_BUCKETS). */
     uint64_t big_per_layer[DUO_MAX_LAYERS];
@@ -89,6 +95,10 @@ typedef struct duo_oracle_result {
     float *loss_oracle[DUO_MAX_LAYERS + 1];
     /* Per token and budget: the oracle's pattern, as BIG-layer bit masks. */
     uint32_t *oracle_big_mask[DUO_MAX_LAYERS + 1];
+    /* Per token: the pseudo-label drawn from all-big's prediction; per token
+     * and budget, the selectors' state (oracle_select.h). */
+    int32_t *pseudo_target;
+    duo_select_budget select[DUO_MAX_LAYERS + 1];
 } duo_oracle_result;
 
 /* Runs the oracle over n_windows windows of ctx+1 tokens (inputs and next-token

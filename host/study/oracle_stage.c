@@ -7,6 +7,9 @@
  *                            "budgets": [ { "k", "patterns", "oracle": M,
  *                                           "fixed": M + "pattern", "flop_fraction",
  *                                           "random": M + "pattern", "mean_all": M,
+ *                                           "min_entropy": M, "max_prob": M,
+ *                                           "selection_control": M + "pseudo_fixed",
+ *                                                                "pseudo_oracle",
  *                                           "big_per_layer": [L],
  *                                           "big_per_layer_bucket": [L][8] } ],
  *                            "varying_budget": { "from", "to", "mean_budget",
@@ -69,6 +72,17 @@ static bool varying(const duo_oracle_result *r, int k0, int k1, size_t ctx, uint
     return true;
 }
 
+/* The label-free selectors and the selection-only control of one budget. */
+static void summarise_select(const duo_budget_result *b, uint64_t tokens, uint64_t bytes,
+                             duo_oracle_budget_summary *s)
+{
+    s->min_entropy = score(b->min_entropy, tokens, bytes);
+    s->max_prob = score(b->max_prob, tokens, bytes);
+    s->pseudo_fixed = b->pseudo_fixed;
+    s->pseudo_oracle = b->pseudo_oracle;
+    s->control = score(b->fixed - (b->pseudo_fixed - b->pseudo_oracle), tokens, bytes);
+}
+
 static void summarise(const duo_oracle_result *r, const duo_model_config *mc, uint64_t bytes,
                       duo_oracle_domain_summary *out)
 {
@@ -95,6 +109,7 @@ static void summarise(const duo_oracle_result *r, const duo_model_config *mc, ui
                  (int)sizeof s->fixed_pattern - 1, b->fixed_pattern);
         snprintf(s->random_pattern, sizeof s->random_pattern, "%.*s",
                  (int)sizeof s->random_pattern - 1, b->random_pattern);
+        summarise_select(b, r->tokens, bytes, s);
         s->fixed_flop_fraction = duo_pattern_flop_fraction(b->fixed_pattern, mc->ffn_big, mc->ffn_small);
         for (int l = 0; l < r->layers; l++) {
             s->big_per_layer[l] = (double)b->big_per_layer[l] / (double)r->tokens;
@@ -118,6 +133,18 @@ static cJSON *metric(duo_oracle_score s)
     return o;
 }
 
+/* "min_entropy", "max_prob": M; "selection_control": M with "pseudo_fixed"
+ * and "pseudo_oracle" (nats on the pseudo-labels). */
+static void select_json(cJSON *o, const duo_oracle_budget_summary *b)
+{
+    cJSON_AddItemToObject(o, "min_entropy", metric(b->min_entropy));
+    cJSON_AddItemToObject(o, "max_prob", metric(b->max_prob));
+    cJSON *control = metric(b->control);
+    cJSON_AddNumberToObject(control, "pseudo_fixed", b->pseudo_fixed);
+    cJSON_AddNumberToObject(control, "pseudo_oracle", b->pseudo_oracle);
+    cJSON_AddItemToObject(o, "selection_control", control);
+}
+
 static cJSON *budget_json(const duo_oracle_budget_summary *b, int layers)
 {
     cJSON *o = cJSON_CreateObject();
@@ -132,6 +159,7 @@ static cJSON *budget_json(const duo_oracle_budget_summary *b, int layers)
     cJSON_AddStringToObject(random, "pattern", b->random_pattern);
     cJSON_AddItemToObject(o, "random", random);
     cJSON_AddItemToObject(o, "mean_all", metric(b->mean_all));
+    select_json(o, b);
     cJSON *per_layer = cJSON_AddArrayToObject(o, "big_per_layer");
     cJSON *buckets = cJSON_AddArrayToObject(o, "big_per_layer_bucket");
     for (int l = 0; l < layers; l++) {

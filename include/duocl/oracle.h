@@ -66,6 +66,14 @@ typedef struct duo_oracle_budget_summary {
      * same per position bucket. */
     double big_per_layer[DUO_ORACLE_MAX_LAYERS];
     double big_per_layer_bucket[DUO_ORACLE_MAX_LAYERS][DUO_ORACLE_BUCKETS];
+    /* Label-free selectors (issue 16): per token the pattern whose prediction
+     * has the lowest entropy (min_entropy, the "confidence oracle") or the
+     * highest max-probability (max_prob), scored on the true token. The
+     * selection-only control: fixed minus what the oracle gains over its
+     * fixed pattern against labels drawn from the all-big prediction
+     * (pseudo_fixed - pseudo_oracle, nats; study/oracle_select.h). */
+    duo_oracle_score min_entropy, max_prob, control;
+    double pseudo_fixed, pseudo_oracle;
 } duo_oracle_budget_summary;
 
 /* Budget k(t) falling linearly from `from` at the first position to `to` at
