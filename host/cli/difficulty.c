@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "commands.h"
+#include "duocl/comm.h"
 #include "duocl/difficulty.h"
 
 static const char HELP[] =
@@ -121,7 +122,7 @@ static int run_difficulty(int argc, char **argv)
     duo_difficulty_summary summary;
     duo_status st = duo_difficulty_run(&opt, &summary);
     fflush(stdout); /* the summary before the line on stderr */
-    if (st == DUO_OK)
+    if (st == DUO_OK && duo_comm_rank() == 0) /* under mpirun rank 0 wrote it */
         fprintf(stderr, "wrote %s\n", summary.path);
     return cli_report(st);
 }

@@ -20,6 +20,7 @@
 #include "base/json_file.h"
 #include "difficulty.h"
 #include "run_folder.h"
+#include "spread.h"
 
 duo_difficulty_options duo_difficulty_default_options(void)
 {
@@ -167,13 +168,13 @@ static void stats_json(const duo_difficulty_stats *s, cJSON *dj)
     cJSON_AddNumberToObject(top10, "chance", (double)s->top_count / (double)s->tokens);
 }
 
-/* One domain: statistics, top lists (to the callback too) and passage. */
+/* One domain: statistics (out->stats, already computed), top lists (to the
+ * callback too) and passage. */
 static duo_status analyse_domain(view *v, const duo_difficulty_options *o, duo_difficulty_event *event,
                                  duo_difficulty_domain_summary *out, cJSON *domains)
 {
     const duo_token_domain *d = v->d;
     snprintf(out->name, sizeof out->name, "%s", d->name);
-    DUO_TRY(duo_difficulty_compute(d, v->file->ctx, v->k, v->skip_first, &out->stats));
     cJSON *dj = cJSON_AddObjectToObject(domains, d->name);
     stats_json(&out->stats, dj);
     size_t n = o->top < out->stats.tokens ? o->top : (size_t)out->stats.tokens;
@@ -228,6 +229,27 @@ static void header_json(const duo_difficulty_options *o, const duo_config *confi
     cJSON_AddNumberToObject(root, "context_bytes", (double)o->context_bytes);
 }
 
+/* The statistics of every domain (the costly part: ranks and sorts) into
+ * out->domain[d].stats; under MPI the domains are spread over ranks and
+ * their statistics gathered on rank 0 (study/spread.h). */
+static duo_status spread_statistics(const duo_token_file *f, int k, int skip_first,
+                                    duo_difficulty_summary *out)
+{
+    size_t n = (size_t)f->n_domains;
+    duo_spread part = duo_spread_part(0, n, n);
+    duo_difficulty_stats *stats = calloc(n ? n : 1, sizeof *stats);
+    duo_status st = stats ? DUO_OK : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory");
+    for (size_t d = part.first; d < part.first + part.count && st == DUO_OK; d++)
+        st = duo_difficulty_compute(&f->domain[d], f->ctx, k, skip_first, &stats[d]);
+    st = duo_spread_agree(st);
+    if (st == DUO_OK)
+        st = duo_spread_gather(stats, sizeof *stats, part);
+    for (size_t d = 0; d < n && st == DUO_OK; d++)
+        out->domain[d].stats = stats[d];
+    free(stats);
+    return st;
+}
+
 /* Every domain of a token file that has budget k, into root and *out. */
 static duo_status analyse(const duo_difficulty_options *o, const duo_config *config,
                           const duo_token_file *f, duo_difficulty_summary *out, cJSON *root)
@@ -254,11 +276,13 @@ static duo_status analyse(const duo_difficulty_options *o, const duo_config *con
                                   .skip_first = o->skip_first, .context_bytes = o->context_bytes};
     if (st == DUO_OK) {
         header_json(o, config, out, root);
-        if (o->callback)
+        if (o->callback && duo_spread_root())
             o->callback(&event, o->user);
     }
+    if (st == DUO_OK)
+        st = spread_statistics(f, k, o->skip_first, out);
     cJSON *domains = cJSON_AddObjectToObject(root, "domains");
-    for (int d = 0; d < f->n_domains && st == DUO_OK; d++) {
+    for (int d = 0; d < f->n_domains && st == DUO_OK && duo_spread_root(); d++) {
         if (o->stop && *o->stop) {
             st = duo_fail(DUO_ERR_INTERRUPTED, "difficulty stopped after %d of %d domains", d,
                           f->n_domains);
@@ -309,9 +333,11 @@ duo_status duo_difficulty_run(const duo_difficulty_options *o, duo_difficulty_su
         st = duo_run_path(dir, DUO_RUN_DIFFICULTY, out->path, sizeof out->path);
     if (st == DUO_OK && o->out && (size_t)snprintf(out->path, sizeof out->path, "%s", o->out) >= sizeof out->path)
         st = duo_fail(DUO_ERR_INVALID_ARGUMENT, "--out: the path '%s' is too long", o->out);
-    if (st == DUO_OK)
+    bool failed = st != DUO_OK; /* on every rank alike (they agree) */
+    if (st == DUO_OK && duo_spread_root())
         st = duo_write_json_file(out->path, "result file", root, false);
     cJSON_Delete(root);
     duo_token_file_free(&f);
-    return st;
+    /* Rank 0 wrote; every rank returns its summary. */
+    return failed ? st : duo_spread_share_result(st, out, sizeof *out);
 }
