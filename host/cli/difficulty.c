@@ -1,12 +1,15 @@
 /* duocl difficulty: are the tokens with high loss the ones that gain from
  * compute? Per-token losses under all-small, all-big and oracle(k) from the
  * oracle's RUN/oracle_tokens.bin (PAPER.md result 8). No device needed. */
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "commands.h"
 #include "duocl/comm.h"
 #include "duocl/difficulty.h"
+#include "duocl/runtime.h"
 
 static const char HELP[] =
     "RUN is a run directory on which 'duocl oracle RUN' has been run: this reads its\n"
@@ -24,9 +27,16 @@ static const char HELP[] =
     "Text is escaped so a terminal and JSON show it safely: \\n \\t \\r \\\\ and \\xNN\n"
     "for other control bytes and invalid UTF-8. Losses are in nats per token.\n"
     "Writes RUN/difficulty.json (or --out; temporary file + rename) and prints a\n"
-    "summary.";
+    "summary.\n"
+    "--signals also runs the model (on --device) once with every layer small over\n"
+    "the oracle's windows and correlates label-free per-token signals with the\n"
+    "benefit (Spearman, per domain, \"signals\" in the JSON): entropy_small,\n"
+    "maxprob_small, prev_loss_small (previous position's all-small loss), position,\n"
+    "token_freq (log count of the input token in 256 training windows),\n"
+    "hidden_norm_l<l> (norm of the residual stream entering layer l) and\n"
+    "router_logit_l<l> (RUN/router/k<K>-SB's z_big - z_small, when it exists).";
 
-enum { BUDGET, TOP, CONTEXT, PASSAGE, SKIP_FIRST, OUT, N_OPTIONS };
+enum { BUDGET, TOP, CONTEXT, PASSAGE, SKIP_FIRST, OUT, SIGNALS, DEVICE, N_OPTIONS };
 
 static bool parse_count(const char *text, long lo, long hi, long *out)
 {
@@ -79,6 +89,29 @@ void cli_print_difficulty_event(const duo_difficulty_event *e, void *user)
     print_top("highest all-small loss", e->top_loss_small, e->n_top, e->ctx, (int)e->context_bytes);
 }
 
+/* Per domain, the three signals most correlated with the benefit (by |rho|). */
+static void print_signals(const duo_difficulty_summary *s)
+{
+    printf("\ncheap signals, Spearman with the benefit (strongest three; all in the JSON):\n");
+    for (int d = 0; d < s->n_domains; d++) {
+        const duo_difficulty_domain_summary *ds = &s->domain[d];
+        bool used[DUO_DIFFICULTY_MAX_SIGNALS] = {false};
+        printf("  %-10s", ds->name);
+        for (int r = 0; r < 3 && r < ds->n_signals; r++) {
+            int best = -1;
+            for (int c = 0; c < ds->n_signals; c++)
+                if (!used[c] && isfinite(ds->signal_spearman[c]) &&
+                    (best < 0 || fabs(ds->signal_spearman[c]) > fabs(ds->signal_spearman[best])))
+                    best = c;
+            if (best < 0)
+                break;
+            used[best] = true;
+            printf("  %s %+.3f", ds->signal_name[best], ds->signal_spearman[best]);
+        }
+        printf("\n");
+    }
+}
+
 static int run_difficulty(int argc, char **argv)
 {
     cli_option o[N_OPTIONS] = {
@@ -89,6 +122,10 @@ static int run_difficulty(int argc, char **argv)
         {"skip-first", "P", "leave the first P positions of every window out of the statistics and top\n"
                             "                         lists (they have little context; default 0)", NULL},
         {"out", "PATH", "where to write the JSON (default RUN/difficulty.json)", NULL},
+        {"signals", NULL, "also the cheap signals' correlation with the benefit (runs the model)",
+         NULL},
+        {"device", "D", "device selector for --signals (default: $DUOCL_DEVICE, else the best)",
+         NULL},
     };
     const char *run_dir;
     int code = cli_parse(&cli_difficulty_command, argc, argv, o, N_OPTIONS, &run_dir, 1, 1, HELP);
@@ -120,7 +157,17 @@ static int run_difficulty(int argc, char **argv)
     opt.passage = (size_t)passage;
     opt.callback = cli_print_difficulty_event;
     duo_difficulty_summary summary;
-    duo_status st = duo_difficulty_run(&opt, &summary);
+    duo_runtime *rt = NULL;
+    duo_status st = DUO_OK;
+    if (o[SIGNALS].value)
+        st = duo_runtime_create(&(duo_runtime_options){.device = cli_device_selector(&o[DEVICE])},
+                                &rt);
+    opt.runtime = rt;
+    if (st == DUO_OK)
+        st = duo_difficulty_run(&opt, &summary);
+    if (st == DUO_OK && rt)
+        print_signals(&summary);
+    duo_runtime_destroy(rt);
     fflush(stdout); /* the summary before the line on stderr */
     if (st == DUO_OK && duo_comm_rank() == 0) /* under mpirun rank 0 wrote it */
         fprintf(stderr, "wrote %s\n", summary.path);
@@ -129,7 +176,7 @@ static int run_difficulty(int argc, char **argv)
 
 const cli_command cli_difficulty_command = {
     .name = "difficulty",
-    .usage = "duocl difficulty RUN --budget K [--top N] [--skip-first P] [--out PATH]",
+    .usage = "duocl difficulty RUN --budget K [--top N] [--skip-first P] [--out PATH] [--signals]",
     .summary = "per-token difficulty: loss vs the benefit of compute (needs 'duocl oracle')",
     .run = run_difficulty,
 };

@@ -19,6 +19,7 @@
 #include "base/error.h"
 #include "base/json_file.h"
 #include "difficulty.h"
+#include "difficulty_signals.h"
 #include "run_folder.h"
 #include "spread.h"
 
@@ -250,11 +251,24 @@ static duo_status spread_statistics(const duo_token_file *f, int k, int skip_fir
     return st;
 }
 
+/* The cheap signals of one domain (difficulty_signals.h); the model is
+ * opened at the first domain. */
+static duo_status domain_signals(const duo_difficulty_options *o, int k,
+                                 duo_difficulty_signals **signals, const duo_token_domain *d,
+                                 int ctx, const float *benefit, cJSON *dj,
+                                 duo_difficulty_domain_summary *out)
+{
+    if (!*signals)
+        DUO_TRY(duo_difficulty_signals_open(o->runtime, o->run_dir, k, signals));
+    return duo_difficulty_signals_domain(*signals, d, ctx, o->skip_first, benefit, dj, out);
+}
+
 /* Every domain of a token file that has budget k, into root and *out. */
 static duo_status analyse(const duo_difficulty_options *o, const duo_config *config,
                           const duo_token_file *f, duo_difficulty_summary *out, cJSON *root)
 {
     int k = o->budget;
+    duo_difficulty_signals *signals = NULL;
     for (int d = 0; d < f->n_domains; d++)
         if (k > f->layers || !(f->domain[d].searched >> k & 1))
             return unsearched(o->run_dir, f, k);
@@ -294,10 +308,14 @@ static duo_status analyse(const duo_difficulty_options *o, const duo_config *con
         v.benefit = benefit;
         if (st == DUO_OK)
             st = analyse_domain(&v, o, &event, &out->domain[d], domains);
+        if (st == DUO_OK && o->runtime)
+            st = domain_signals(o, k, &signals, v.d, f->ctx, benefit,
+                                cJSON_GetObjectItem(domains, v.d->name), &out->domain[d]);
         if (st == DUO_OK)
             out->n_domains = d + 1;
         free(benefit);
     }
+    duo_difficulty_signals_close(signals);
     free(v.context);
     free(v.token);
     duo_tokenizer_destroy(tok);

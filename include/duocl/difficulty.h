@@ -27,7 +27,8 @@ extern "C" {
 enum {
     DUO_DIFFICULTY_MAX_BUDGET = 31,   /* budgets are 0..L, and L < 32 */
     DUO_DIFFICULTY_MAX_DOMAINS = 64,  /* domains an oracle token file holds */
-    DUO_DIFFICULTY_PATH_MAX = 1200    /* a path buffer, NUL included */
+    DUO_DIFFICULTY_PATH_MAX = 1200,   /* a path buffer, NUL included */
+    DUO_DIFFICULTY_MAX_SIGNALS = 72   /* cheap signals: 5 + 2 per layer */
 };
 
 /* The statistics of one domain at budget K over the tokens at window
@@ -87,6 +88,13 @@ typedef struct duo_difficulty_options {
     volatile sig_atomic_t *stop;
     duo_difficulty_callback callback; /* may be NULL */
     void *user;
+    /* Not NULL: also the cheap signals (issue 16) on this device: per token,
+     * label-free quantities of an all-small pass of the run's model
+     * (entropy_small, maxprob_small, prev_loss_small, position, token_freq,
+     * hidden_norm_l<l>, and router_logit_l<l> of RUN/router/k<K>-SB when it
+     * exists), and per domain their Spearman correlation with the benefit:
+     * "signals": {NAME: rho} in the JSON. NULL: no device is used. */
+    struct duo_runtime *runtime;
 } duo_difficulty_options;
 
 /* The defaults of `duocl difficulty`: top 10, context_bytes 40, passage 400,
@@ -96,6 +104,9 @@ duo_difficulty_options duo_difficulty_default_options(void);
 typedef struct duo_difficulty_domain_summary {
     char name[32];
     duo_difficulty_stats stats;
+    int n_signals;                /* 0 without options.runtime */
+    char signal_name[DUO_DIFFICULTY_MAX_SIGNALS][32];
+    double signal_spearman[DUO_DIFFICULTY_MAX_SIGNALS]; /* with the benefit; NaN: constant */
 } duo_difficulty_domain_summary;
 
 typedef struct duo_difficulty_summary {
