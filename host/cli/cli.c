@@ -309,7 +309,8 @@ void cli_progress_end(cli_progress *p)
 
 static volatile sig_atomic_t interrupt_requested;
 static const char *interrupt_message;
-static struct sigaction previous_handler;
+static struct sigaction previous_handler, previous_term;
+static bool ranks_caught;
 
 static void on_interrupt(int signo)
 {
@@ -328,10 +329,24 @@ volatile sig_atomic_t *cli_catch_interrupts(const char *message)
     sa.sa_flags = SA_RESTART | SA_RESETHAND; /* a second Ctrl-C kills at once */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &previous_handler);
+    /* Under mpirun a Ctrl-C reaches mpirun, which sends the ranks SIGTERM
+     * (and SIGKILL a second later, Open MPI's odls_base_sigkill_timeout):
+     * SIGTERM asks for the same stop as Ctrl-C. */
+    ranks_caught = duo_comm_size() > 1;
+    if (ranks_caught) {
+        sigaction(SIGTERM, &sa, &previous_term);
+    }
     return &interrupt_requested;
 }
 
-void cli_release_interrupts(void) { sigaction(SIGINT, &previous_handler, NULL); }
+void cli_release_interrupts(void)
+{
+    sigaction(SIGINT, &previous_handler, NULL);
+    if (ranks_caught) {
+        sigaction(SIGTERM, &previous_term, NULL);
+        ranks_caught = false;
+    }
+}
 
 int cli_domain_list(const char *command, const cli_option *domains, char *buf, size_t cap,
                     char **names, int max)
