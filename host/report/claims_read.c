@@ -76,9 +76,11 @@ void rpt_claims_inputs_from_run(const rpt_run *run, rpt_claims_inputs *in)
     in->n_domains = run->config.train.n_domains < RPT_MAX_DOMAINS ? run->config.train.n_domains : RPT_MAX_DOMAINS;
     for (int d = 0; d < in->n_domains; d++)
         copy_name(in->domain[d], run->config.train.domains[d].name);
-    in->n_routers = run->n_router_evals;
+    /* The paper's claims are about routers trained with the budget loss:
+     * issue 16's oracle-taught and signal routers are left out. */
     for (int r = 0; r < run->n_router_evals; r++)
-        read_router(run, &run->router_eval[r], in->L, &in->router[r]);
+        if (run->router_eval[r].kind == RPT_ROUTER_BUDGET_LOSS)
+            read_router(run, &run->router_eval[r], in->L, &in->router[in->n_routers++]);
 
     in->difficulty_budget = rj_num(run->difficulty.json, "budget");
     const cJSON *dd;

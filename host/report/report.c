@@ -92,10 +92,27 @@ static void parse_router_spec(rpt_router_eval *r)
         if (r->k >= 0)
             snprintf(r->alphabet, sizeof r->alphabet, "%s", duo_alphabet_name(spec.router_alphabet));
     }
+    /* Issue 16's routers: oracle-taught, signal, seed (report_reach.c). */
+    rpt_router_kind kind = RPT_ROUTER_BUDGET_LOSS;
+    int folder_k, seed = 1;
+    bool folder_exact;
+    if (rpt_router_spec_info(r->spec, &kind, &folder_k, &seed, &folder_exact) && r->k < 0) {
+        r->k = folder_k;
+        r->exact = folder_exact;
+    }
+    r->kind = (int)kind;
+    r->seed = seed;
+    char tags[32];
+    snprintf(tags, sizeof tags, "%s%s", kind == RPT_ROUTER_ORACLE_TAUGHT ? " oracle-taught"
+                                        : kind == RPT_ROUTER_SIGNAL      ? " signal"
+                                                                         : "",
+             seed == 2 ? " s2" : seed > 2 ? " s3+" : "");
     if (r->k >= 0)
-        snprintf(r->label, sizeof r->label, "router k=%d%s%s%s", r->k,
-                 strcmp(r->alphabet, "SB") ? " " : "", strcmp(r->alphabet, "SB") ? r->alphabet : "",
-                 r->exact ? " (exact)" : "");
+        snprintf(r->label, sizeof r->label, "%s k=%d%s%s%s%s",
+                 kind == RPT_ROUTER_SIGNAL ? "signal" : "router", r->k,
+                 strcmp(r->alphabet, "SB") && r->alphabet[0] ? " " : "",
+                 strcmp(r->alphabet, "SB") ? r->alphabet : "",
+                 kind == RPT_ROUTER_SIGNAL ? tags + 7 : tags, r->exact ? " (exact)" : "");
     else
         snprintf(r->label, sizeof r->label, "router%s", r->exact ? " (exact)" : "");
 }
@@ -107,6 +124,12 @@ static int compare_router_evals(const void *a, const void *b)
         return x->k - y->k;
     if (x->exact != y->exact)
         return x->exact - y->exact;
+    /* The budget-loss router of seed 1 first (the claims take the first of
+     * each budget), then oracle-taught, signal; seeds in order. */
+    if (x->kind != y->kind)
+        return x->kind - y->kind;
+    if (x->seed != y->seed)
+        return x->seed - y->seed;
     return strcmp(x->spec, y->spec);
 }
 
@@ -120,7 +143,9 @@ static void load_routers(rpt_run *run)
 {
     const cJSON *entry;
     cJSON_ArrayForEach(entry, run->eval.json)
-        if (entry->string && strncmp(entry->string, "router:", 7) == 0 && cJSON_IsObject(entry) &&
+        if (entry->string &&
+            (strncmp(entry->string, "router:", 7) == 0 || strncmp(entry->string, "signal:", 7) == 0) &&
+            cJSON_IsObject(entry) &&
             run->n_router_evals < RPT_MAX_ROUTERS) {
             rpt_router_eval *r = &run->router_eval[run->n_router_evals++];
             r->spec = entry->string;
@@ -390,6 +415,7 @@ void rpt_render(rpt_run *run, rpt_plotter *plotter, rpt_buf *html)
     section_config(html, run);
     rpt_section_training(run, plotter, html);
     rpt_section_budget(run, plotter, html);
+    rpt_section_reach(run, html);
     rpt_section_placement(run, plotter, html);
     rpt_section_router(run, plotter, html);
     rpt_section_difficulty(run, html);

@@ -57,6 +57,8 @@ typedef struct rpt_router_eval {
     char alphabet[8];   /* "SB", "KSB", or "" */
     bool exact;         /* ",exact": each token takes BIG in exactly K layers */
     char label[64];     /* "router k=2" or "router k=2 (exact)" */
+    int kind;           /* rpt_router_kind: budget-loss, oracle-taught or signal (issue 16) */
+    int seed;           /* training seed from the folder name ("-s2"); 1 when absent */
 } rpt_router_eval;
 
 /* One router/<name>/log.jsonl. */
@@ -167,6 +169,19 @@ void rpt_section_claims(rpt_run *run, rpt_buf *html); /* reads, decides and rend
  * name the run folder run_dir. */
 void rpt_claims_html(const rpt_claims *claims, const char *run_dir, rpt_buf *html);
 void rpt_section_difficulty(rpt_run *run, rpt_buf *html);
+/* Issue 16's table: routers, label-free selectors, the control and the
+ * oracle per domain and budget (report_reach.c). */
+void rpt_section_reach(rpt_run *run, rpt_buf *html);
+
+/* What an eval.json key says about a router: "router:.../router/k<K>-<A>
+ * [-oracle][-s<S>]/router.ckpt[,exact]" or "signal:.../router/k<K>-<A>-signal/
+ * signal.json". false for any other key. */
+typedef enum rpt_router_kind {
+    RPT_ROUTER_BUDGET_LOSS,
+    RPT_ROUTER_ORACLE_TAUGHT,
+    RPT_ROUTER_SIGNAL
+} rpt_router_kind;
+bool rpt_router_spec_info(const char *spec, rpt_router_kind *kind, int *k, int *seed, bool *exact);
 
 /* The whole page, every section in order, into html. */
 void rpt_render(rpt_run *run, rpt_plotter *plotter, rpt_buf *html);

@@ -283,6 +283,7 @@ static void budget_chart(rpt_run *run, rpt_plotter *p, rpt_buf *h, const char *d
     int L = rpt_layers(run);
     int random_n = (int)rj_whole(run->oracle.json, "random_n", 1, INT_MAX, 0);
     rpt_buf s = {0};
+    bool selectors = false; /* oracle.json has the label-free selectors (issue 16) */
     rb_puts(&s, "$curves << EOD\n");
     for (int k = 0; k <= L; k++) {
         const cJSON *b = rpt_oracle_budget(od, k);
@@ -293,6 +294,10 @@ static void budget_chart(rpt_run *run, rpt_plotter *p, rpt_buf *h, const char *d
         datum(&s, rj_num2(b, "fixed", "ppl"));
         datum(&s, rj_num2(b, "random", "ppl"));
         datum(&s, rj_num2(b, "mean_all", "ppl"));
+        selectors |= isfinite(rj_num2(b, "min_entropy", "ppl"));
+        datum(&s, rj_num2(b, "min_entropy", "ppl"));
+        datum(&s, rj_num2(b, "max_prob", "ppl"));
+        datum(&s, rj_num2(b, "selection_control", "ppl"));
         rb_puts(&s, "\n");
     }
     bool mapped = false;
@@ -327,13 +332,17 @@ static void budget_chart(rpt_run *run, rpt_plotter *p, rpt_buf *h, const char *d
         snprintf(refs[1], sizeof refs[1], "%.9g with lines lt 7 title 'all-big', ", big);
     rb_printf(&s, "set title '%s'\nset xlabel 'budget k: BIG layers per token (of %d)'\n"
                   "set ylabel 'perplexity (per token)'\nset xrange [-0.25:%g]\nset xtics 1\n"
-                  "set offsets 0, 0, graph 0.04, graph 0.04\nset key below height 1\n"
+                  "set offsets 0, 0, graph 0.04, graph 0.04\nset key below height 1 maxcols 2 font ',9'\n"
                   "plot %s%s"
                   "$curves using 1:5 with linespoints lt 4 title 'mean of all patterns', "
                   "'' using 1:4 with linespoints lt 3 title 'best of %d random', "
                   "'' using 1:3 with linespoints lt 2 title 'fixed (best pattern)', "
-                  "'' using 1:2 with linespoints lt 1 title 'oracle (per token)'%s%s%s\n",
+                  "'' using 1:2 with linespoints lt 1 title 'oracle (per token)'%s%s%s%s\n",
               domain, L, L + 0.25, refs[0], refs[1], random_n,
+              selectors ? ", $curves using 1:6 with linespoints lc rgb '#444444' dt 2 pt 8 title 'lowest entropy (label-free)', "
+                          "'' using 1:7 with linespoints lc rgb '#999999' dt 2 pt 10 title 'highest max-prob (label-free)', "
+                          "'' using 1:8 with linespoints lc rgb '#000000' dt 3 pt 12 title 'selection-only control'"
+                        : "",
               any_pattern ? ", $patterns using 1:2 with points lc rgb '#555555' pt 2 ps 0.9 title 'eval: patterns'" : "",
               any_random ? ", $randomroutes using 1:2 with points lc rgb '#7570b3' pt 4 ps 1.1 title 'eval: per-token random'" : "",
               routers);
@@ -342,7 +351,7 @@ static void budget_chart(rpt_run *run, rpt_plotter *p, rpt_buf *h, const char *d
     snprintf(caption, sizeof caption, "<b>%s</b>: perplexity vs budget on %.0f validation tokens "
              "(oracle.json). Dashed horizontal lines: all-small and all-big.%s", domain, rj_num(od, "tokens"),
              mapped ? " eval.json points: placed on this scale (see the note below)." : "");
-    rpt_chart(p, run, h, id, 620, 500, s.data, caption);
+    rpt_chart(p, run, h, id, 620, selectors || run->n_router_evals > 6 ? 640 : 500, s.data, caption);
     rb_free(&s);
 }
 
