@@ -1,9 +1,10 @@
 #!/bin/bash
 # The stages spread over ranks (issue 15): on a tiny run trained here, duocl
-# oracle, eval and difficulty with 2 ranks (and the oracle with 3, whose
-# share of batches crosses a domain's end) write the same files as with 1
-# rank: oracle.json, oracle_tokens.bin and difficulty.json byte for byte
-# or field for field, eval.json but for its timing (scripts/compare_runs.py).
+# oracle, eval, difficulty and router train with 2 ranks (and the oracle with
+# 3, whose share of batches crosses a domain's end) write the same files as
+# with 1 rank: oracle.json, oracle_tokens.bin, difficulty.json and the
+# router's files byte for byte or field for field, eval.json but for its
+# timing (scripts/compare_runs.py); duocl study under mpirun.
 # PoCL with one compute unit per rank.
 # usage: mpi_stages.sh MPIRUN DUOCL_BINARY SOURCE_DIR
 set -u
@@ -74,5 +75,26 @@ check "keep_difficulty_1" keep d1 difficulty.json
 check "difficulty_2_ranks" ranks 2 difficulty "$run" --budget 1
 check "keep_difficulty_2" keep d2 difficulty.json
 check "difficulty_same_file" same d1 d2
+
+# Router training: rank 0 trains alone (the other ranks wait), so the same files.
+check "router_1_rank" "$duocl" router train "$run" --budget 2 --steps 8 --batch 2
+check "keep_router_1" keep r1 router
+check "router_2_ranks" ranks 2 router train "$run" --budget 2 --steps 8 --batch 2
+check "keep_router_2" keep r2 router
+check "router_same_files" same r1 r2
+
+# duocl study under mpirun: the whole study with 2 ranks finishes with every
+# stage's marker (its training is data-parallel, so its numbers are not
+# compared here); and the stages after training, run with 2 ranks on a copy
+# of a 1-rank study, write the same files as the 1-rank study.
+study_args="--no-tune --oracle-tokens 256 --router-steps 6"
+check "study_2_ranks" ranks 2 study "$work/tiny.json" --run-dir "$work/s2" $study_args
+check "study_2_ranks_every_marker" test -f "$work/s2/study/report.done" -a -f "$work/s2/report.html"
+check "study_1_rank" "$duocl" study "$work/tiny.json" --run-dir "$work/s1" $study_args
+cp -r "$work/s1" "$work/s12"
+(cd "$work/s12" && rm -rf eval.json oracle.json oracle_tokens.bin difficulty*.json report.html router \
+    study/eval.done study/oracle.done study/router-* study/difficulty.done study/report.done)
+check "study_stages_2_ranks" ranks 2 study "$work/tiny.json" --run-dir "$work/s12" $study_args
+check "study_stages_same_files" python3 "$src/scripts/compare_runs.py" "$work/s1" "$work/s12"
 
 finish mpi_stages

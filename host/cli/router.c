@@ -156,7 +156,13 @@ static int run_router(int argc, char **argv)
     bool tty = isatty(STDERR_FILENO) == 1;
     t.callback = cli_print_router_event;
     duo_runtime *rt = NULL;
-    duo_runtime_options ro = {.device = cli_device_selector(&o[DEVICE])};
+    /* Under mpirun every rank opens its own device (rank 0 trains, see
+     * duo_router_train). */
+    char device[256];
+    duo_runtime_options ro = {0};
+    if (!cli_rank_device("router train", cli_device_selector(&o[DEVICE]), device, sizeof device,
+                         &ro.device))
+        return CLI_USER_ERROR;
     duo_status st = duo_runtime_create(&ro, &rt);
     if (st == DUO_OK) {
         t.stop = cli_catch_interrupts("\nduocl router train: stopping after this step (Ctrl-C "

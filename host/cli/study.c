@@ -149,7 +149,10 @@ static int run_study(int argc, char **argv)
     char fetch[1400];
     fetch_command(fetch, sizeof fetch);
     so.run_dir = o[RUN_DIR].value;
-    so.device = cli_device_selector(&o[DEVICE]);
+    /* Under mpirun every rank runs the study on its own device. */
+    char device[256];
+    if (!cli_rank_device("study", cli_device_selector(&o[DEVICE]), device, sizeof device, &so.device))
+        return CLI_USER_ERROR;
     so.oracle_tokens = (size_t)tokens;
     so.router_steps = (int)steps;
     so.router_batch = (int)batch;

@@ -4,7 +4,13 @@
  * its inputs (the resolved config, its own settings, the keys of the stages
  * whose results it reads); running the study again skips stages whose marker
  * matches and reruns the rest, so an interrupted study continues where it
- * stopped and a changed setting redoes what depends on it. */
+ * stopped and a changed setting redoes what depends on it.
+ *
+ * Under mpirun every rank runs the study: the stages that use the device
+ * spread over the ranks (data-parallel training; eval, oracle and difficulty
+ * by batches, study/spread.h); the tune, data and report stages run on rank
+ * 0 while the others wait; rank 0 alone decides which stages are done,
+ * writes the markers and reports. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,12 +19,14 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/comm.h"
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/hash.h"
 #include "device/tuning.h"
 #include "duocl/study.h"
 #include "study/run_folder.h"
+#include "study/spread.h"
 #include "study/train.h"
 
 typedef struct study {
@@ -36,7 +44,7 @@ static bool readable(const char *path) { return access(path, R_OK) == 0; }
 static void emit(study *s, duo_study_event_kind kind, const char *stage, double stage_seconds,
                  const char *note)
 {
-    if (!s->o->on_stage)
+    if (!s->o->on_stage || !duo_spread_root())
         return;
     duo_study_event e = {.kind = kind, .index = s->stage, .count = s->stages, .stage = stage,
                          .study_seconds = duo_now_seconds() - s->start,
@@ -109,15 +117,20 @@ static duo_status stage(study *s, const char *name, const char *what, uint64_t a
     uint64_t key = duo_fnv1a_text(duo_fnv1a_text(duo_fnv1a_text(after, name), what),
                                   s->config_json);
     *key_out = key;
-    if (stage_done(s, name, key)) {
+    /* Rank 0's marker decides for every rank. */
+    uint8_t done = duo_spread_root() && stage_done(s, name, key);
+    DUO_TRY(duo_comm_broadcast(&done, 1, 0));
+    if (done) {
         emit(s, DUO_STUDY_STAGE_SKIPPED, name, 0, NULL);
         return DUO_OK;
     }
     double t0 = duo_now_seconds();
     emit(s, DUO_STUDY_STAGE_RUNNING, name, 0, NULL);
     duo_status st = body(s, arg);
-    if (st == DUO_OK)
+    if (st == DUO_OK && duo_spread_root())
         st = mark_done(s, name, key);
+    if (duo_comm_size() > 1) /* every rank fails with rank 0's marker */
+        st = duo_spread_share_result(st, NULL, 0);
     if (st != DUO_OK) {
         emit(s, DUO_STUDY_STAGE_FAILED, name, duo_now_seconds() - t0, duo_last_error());
         return st;
@@ -127,6 +140,14 @@ static duo_status stage(study *s, const char *name, const char *what, uint64_t a
 }
 
 /* ---- stages ---- */
+
+/* A stage rank 0 runs alone (tune, data, report) while the others wait;
+ * every rank returns its status. */
+static duo_status on_root(study *s, stage_body body, const void *arg)
+{
+    duo_status st = duo_spread_root() ? body(s, arg) : DUO_OK;
+    return duo_spread_share_result(st, NULL, 0);
+}
 
 /* Tunes CLBlast for the device and this model once per machine: skipped when
  * the device has a tuning file, also one that records "built-in parameters
@@ -236,8 +257,10 @@ static duo_status train_stage(study *s, const void *arg)
     DUO_TRY(duo_run_path(s->run_dir, DUO_RUN_LATEST_CHECKPOINT, latest, sizeof latest));
     duo_runtime *rt;
     DUO_TRY(runtime(s, &rt));
+    /* Under MPI rank 0 reports the training; each rank trains its share. */
     duo_train_options to = {.run_dir = s->run_dir, .resume = readable(latest), .stop = s->o->stop,
-                            .callback = s->o->on_train, .user = s->o->user};
+                            .callback = duo_spread_root() ? s->o->on_train : NULL,
+                            .user = s->o->user};
     return duo_train(rt, &s->config, &to);
 }
 
@@ -344,6 +367,10 @@ static duo_status report_stage(study *s, const void *arg)
     return duo_report_write(s->run_dir, &ro, &r);
 }
 
+static duo_status tune_on_root(study *s, const void *arg) { return on_root(s, tune_stage, arg); }
+static duo_status data_on_root(study *s, const void *arg) { return on_root(s, data_stage, arg); }
+static duo_status report_on_root(study *s, const void *arg) { return on_root(s, report_stage, arg); }
+
 /* ---- the study ---- */
 
 void duo_study_default_run_dir(const char *config_path, char *out, size_t cap)
@@ -375,8 +402,8 @@ static duo_status run_stages(study *s)
     snprintf(router_settings, sizeof router_settings, "%d/%d", s->o->router_steps,
              s->o->router_batch);
     if (tuning)
-        DUO_TRY(stage(s, "tune", "", DUO_FNV_OFFSET, tune_stage, NULL, &tune));
-    DUO_TRY(stage(s, "data", s->config.data.shards, DUO_FNV_OFFSET, data_stage, NULL, &data));
+        DUO_TRY(stage(s, "tune", "", DUO_FNV_OFFSET, tune_on_root, NULL, &tune));
+    DUO_TRY(stage(s, "data", s->config.data.shards, DUO_FNV_OFFSET, data_on_root, NULL, &data));
     DUO_TRY(stage(s, "train", "", data, train_stage, NULL, &train));
     DUO_TRY(stage(s, "eval", tokens, train, eval_stage, NULL, &eval));
     DUO_TRY(stage(s, "oracle", tokens, train, oracle_stage, NULL, &oracle));
@@ -388,7 +415,7 @@ static duo_status run_stages(study *s)
         all = duo_fnv1a_text(all, name) ^ router;
     }
     DUO_TRY(stage(s, "difficulty", "", oracle, difficulty_stage, NULL, &difficulty));
-    return stage(s, "report", "", all ^ difficulty, report_stage, NULL, &report);
+    return stage(s, "report", "", all ^ difficulty, report_on_root, NULL, &report);
 }
 
 duo_status duo_study(const char *config_path, const duo_study_options *options)

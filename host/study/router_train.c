@@ -16,6 +16,7 @@
 #include "router_teacher.h"
 #include "router_train.h"
 #include "run_folder.h"
+#include "spread.h"
 
 enum { PATH_CAP = 4096 };
 
@@ -294,12 +295,9 @@ static duo_status train_loop(session *x)
     return st;
 }
 
-duo_status duo_router_train(duo_runtime *rt, const char *run_dir,
-                            const duo_router_train_options *options)
+static duo_status train_here(duo_runtime *rt, const char *run_dir,
+                             const duo_router_train_options *options)
 {
-    if (!rt || !run_dir || !*run_dir || !options)
-        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "duo_router_train needs a runtime, a run "
-                        "folder and options");
     session x = {.rt = rt, .o = options};
     duo_status st = check_options(options, &x.alphabet);
     if (st == DUO_OK)
@@ -324,4 +322,18 @@ duo_status duo_router_train(duo_runtime *rt, const char *run_dir,
     free(x.config_json);
     duo_model_destroy(x.model);
     return st;
+}
+
+duo_status duo_router_train(duo_runtime *rt, const char *run_dir,
+                            const duo_router_train_options *options)
+{
+    if (!rt || !run_dir || !*run_dir || !options)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "duo_router_train needs a runtime, a run "
+                        "folder and options");
+    /* Under MPI rank 0 trains the router alone while the other ranks wait
+     * (a router step is a forward and a backward of a few windows; the
+     * oracle and the evaluations are what the ranks share); every rank
+     * returns rank 0's status. */
+    duo_status st = duo_spread_root() ? train_here(rt, run_dir, options) : DUO_OK;
+    return duo_spread_share_result(st, NULL, 0);
 }
