@@ -34,10 +34,19 @@ static const char HELP[] =
     "each step runs the frozen model on the oracle's routes and the loss is the\n"
     "per-layer cross-entropy of softmax(z) against the oracle's route, plus the same\n"
     "budget term (--alpha 3 by default with the oracle teacher). Writes RUN/router/k<K>-SB-oracle/. A --seed other than 1 adds\n"
-    "-s<S> to the folder's name (k<K>-SB-s2, k<K>-SB-oracle-s2).";
+    "-s<S> to the folder's name (k<K>-SB-s2, k<K>-SB-oracle-s2).\n\n"
+    "duocl router signal RUN --budget K: the signal router, a baseline. On\n"
+    "--teacher-windows training windows (default 64, picked by --seed) the oracle at\n"
+    "budget K gives each token's benefit (loss_small - loss_oracle) and the fraction\n"
+    "q_l of tokens it puts on BIG at layer l; of the cheap signals (duocl difficulty\n"
+    "--signals) the one with the largest |Spearman| with the benefit (or --signal)\n"
+    "is kept with its sign, and threshold_l leaves a fraction q_l of those tokens\n"
+    "above it. A token takes BIG at layer l when its signed signal exceeds\n"
+    "threshold_l. Writes RUN/router/k<K>-SB-signal/signal.json; evaluate with\n"
+    "'duocl eval RUN --routes signal:RUN/router/k<K>-SB-signal/signal.json'.";
 
 enum { BUDGET, ALPHABET, ALPHA, STEPS, BETA_START, BETA_END, LR, BATCH, SEED, RESUME, CHECKPOINT,
-       TEACHER, TEACHER_WINDOWS, DEVICE, N_OPTIONS };
+       TEACHER, TEACHER_WINDOWS, SIGNAL, DEVICE, N_OPTIONS };
 
 
 /* Syntax only: the library checks the ranges and names what is allowed. */
@@ -123,6 +132,45 @@ void cli_print_router_event(const duo_router_event *e, void *user)
             tty ? "" : "\n");
 }
 
+/* duocl router signal: fits the signal router and prints it. */
+static int run_signal(const cli_option *o, const char *run_dir)
+{
+    static const int train_only[] = {ALPHABET, ALPHA, STEPS, BETA_START, BETA_END, LR, BATCH,
+                                     RESUME, CHECKPOINT, TEACHER};
+    for (size_t i = 0; i < sizeof train_only / sizeof train_only[0]; i++)
+        if (o[train_only[i]].value) {
+            fprintf(stderr, "duocl router signal: --%s is an option of 'duocl router train' "
+                            "(allowed here: --budget, --teacher-windows, --seed, --signal, "
+                            "--device)\n", o[train_only[i]].name);
+            return CLI_USER_ERROR;
+        }
+    duo_signal_router_options so = {.budget = -1, .seed = 1, .signal = o[SIGNAL].value};
+    if (!parse_whole(&o[BUDGET], &so.budget) || !parse_seed(&o[SEED], &so.seed) ||
+        !parse_whole(&o[TEACHER_WINDOWS], &so.teacher_windows))
+        return CLI_USER_ERROR;
+    if (so.budget < 0) {
+        fprintf(stderr, "duocl router signal: --budget K is required (0 to L)\n");
+        return CLI_USER_ERROR;
+    }
+    duo_runtime *rt = NULL;
+    duo_runtime_options ro = {.device = cli_device_selector(&o[DEVICE])};
+    duo_signal_router_summary *r = calloc(1, sizeof *r);
+    duo_status st = r ? duo_runtime_create(&ro, &rt) : DUO_ERR_OUT_OF_MEMORY;
+    if (st == DUO_OK)
+        st = duo_signal_router_train(rt, run_dir, &so, r);
+    if (st == DUO_OK) {
+        printf("signal router k=%d: %s%s (Spearman with the benefit %+.3f on the training "
+               "windows)\n  layer  BIG fraction  threshold\n", so.budget,
+               r->sign < 0 ? "-" : "", r->signal, r->spearman);
+        for (int l = 0; l < r->layers; l++)
+            printf("  %5d  %12.3f  %9.4g\n", l, r->fractions[l], r->thresholds[l]);
+        fprintf(stderr, "wrote %s\n", r->path);
+    }
+    free(r);
+    duo_runtime_destroy(rt);
+    return cli_report(st);
+}
+
 static int run_router(int argc, char **argv)
 {
     cli_option o[N_OPTIONS] = {
@@ -140,14 +188,23 @@ static int run_router(int argc, char **argv)
         {"teacher", "T", "budget (the loss above; default) or oracle (imitate the oracle)", NULL},
         {"teacher-windows", "N", "training windows the oracle teacher searches (default 64)",
          NULL},
+        {"signal", "NAME", "router signal: the signal (default: the best on the training windows)",
+         NULL},
         {"device", "D", "device selector (default: $DUOCL_DEVICE, else the best device)", NULL},
     };
     const char *positionals[2];
     int code = cli_parse(&cli_router_command, argc, argv, o, N_OPTIONS, positionals, 2, 2, HELP);
     if (code != CLI_OK)
         return code;
+    if (strcmp(positionals[0], "signal") == 0)
+        return run_signal(o, positionals[1]);
     if (strcmp(positionals[0], "train") != 0) {
-        fprintf(stderr, "duocl router: unknown subcommand '%s' (allowed: train)\n", positionals[0]);
+        fprintf(stderr, "duocl router: unknown subcommand '%s' (allowed: train, signal)\n",
+                positionals[0]);
+        return CLI_USER_ERROR;
+    }
+    if (o[SIGNAL].value) {
+        fprintf(stderr, "duocl router train: --signal is an option of 'duocl router signal'\n");
         return CLI_USER_ERROR;
     }
     duo_router_train_options t;
@@ -178,7 +235,7 @@ static int run_router(int argc, char **argv)
 
 const cli_command cli_router_command = {
     .name = "router",
-    .usage = "duocl router train RUN --budget K [--alphabet SB|KSB] [--alpha A] [--steps N] [--teacher budget|oracle] [--seed S]",
+    .usage = "duocl router train RUN --budget K [--alphabet SB|KSB] [--alpha A] [--steps N] [--teacher budget|oracle] [--seed S] | signal RUN --budget K [--signal NAME]",
     .summary = "train a learned router per layer under a compute budget (stage 3)",
     .run = run_router,
 };

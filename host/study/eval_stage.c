@@ -21,6 +21,7 @@
 #include "duocl/eval.h"
 #include "evaluate.h"
 #include "router.h"
+#include "signal_router.h"
 #include "routing_spec.h"
 #include "run_folder.h"
 #include "spread.h"
@@ -143,7 +144,7 @@ static duo_status evaluate_run(duo_runtime *rt, duo_run *run, const duo_eval_opt
     const duo_model_config *mc = &run->config.model;
     duo_routing_spec spec;
     DUO_TRY(duo_routing_spec_parse(o->routes, mc->n_layers, &spec));
-    duo_eval_routing routing;
+    duo_eval_routing routing = {0};
     duo_router *router = NULL;
     duo_status st = duo_routing_spec_routing(&spec, run->model, &routing, &router);
     size_t batch = o->batch ? o->batch : (size_t)run->config.train.batch;
@@ -192,6 +193,7 @@ static duo_status evaluate_run(duo_runtime *rt, duo_run *run, const duo_eval_opt
         st = merge_result(out->path, o->routes, o->force, out);
     duo_activations_destroy(a);
     duo_router_destroy(router);
+    duo_signal_router_destroy(routing.signal);
     return failed ? st : duo_spread_share_result(st, out, sizeof *out);
 }
 

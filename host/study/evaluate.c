@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/measures.h"
 #include "evaluate.h"
+#include "signal_router.h"
 #include "router.h"
 
 void duo_eval_data_free(duo_eval_data *data)
@@ -201,6 +202,11 @@ static duo_status routed_forward(duo_model *m, duo_activations *a, const duo_eva
                                  float *losses)
 {
     float mean;
+    if (routing->signal) {
+        DUO_TRY(duo_signal_router_routes(routing->signal, a, tokens, targets, routes));
+        DUO_TRY(duo_model_set_batch(m, a, tokens, targets, routes));
+        return duo_model_forward(m, a, &mean, losses);
+    }
     if (routing->router && routing->exact) {
         DUO_TRY(exact_routes(m, a, routing, routes));
         DUO_TRY(duo_model_set_batch(m, a, tokens, targets, routes));

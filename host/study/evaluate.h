@@ -76,6 +76,9 @@ typedef struct duo_eval_routing {
     bool exact;
     int exact_budget;
     float exact_beta;
+    /* A signal router (study/signal_router.h) decides instead, when not NULL:
+     * an all-small pass for its signal, then its routes. */
+    struct duo_signal_router *signal;
 } duo_eval_routing;
 
 /* Every token on `route` at every layer (all-big, all-small). */

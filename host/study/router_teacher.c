@@ -19,6 +19,7 @@ struct duo_router_teacher {
     size_t B, T, P, d;
     int32_t *windows;  /* (P, T + 1) */
     uint32_t *mask;    /* (P * T): the oracle's BIG layers of each token */
+    float *loss;       /* (P * T): the oracle's loss of each token */
     size_t *order;     /* (P): a seeded permutation of the pool */
     int32_t *inputs, *targets;
     uint8_t *routes;   /* (L, B * T) */
@@ -33,7 +34,7 @@ void duo_router_teacher_destroy(duo_router_teacher *t)
 {
     if (!t)
         return;
-    void *all[] = {t->windows, t->mask, t->order, t->inputs, t->targets, t->routes, t->f,
+    void *all[] = {t->windows, t->mask, t->loss, t->order, t->inputs, t->targets, t->routes, t->f,
                    t->w, t->grad, t->z, t->probs, t->penalty_grad, t->acc};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
@@ -75,27 +76,29 @@ static void set_routes(duo_router_teacher *t, const uint32_t *mask)
 static duo_status search_pool(duo_router_teacher *t, duo_activations *a)
 {
     size_t N = t->B * t->T;
-    float *best = malloc(N * sizeof *best);
-    if (!best)
-        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the oracle teacher");
     bool budgets[DUO_MAX_LAYERS + 1] = {false};
     budgets[t->budget] = true;
     duo_status st = duo_activations_set_router(t->m, a, NULL);
     for (size_t first = 0; first < t->P && st == DUO_OK; first += t->B) {
         for (size_t i = 0; i < N; i++)
-            best[i] = INFINITY;
+            t->loss[first * t->T + i] = INFINITY;
         duo_split_windows(t->windows + first * (t->T + 1), (int)t->B, (int)t->T, t->inputs,
                           t->targets);
         memset(t->routes, DUO_ROUTE_SMALL, (size_t)t->L * N);
         st = duo_model_set_batch(t->m, a, t->inputs, t->targets, t->routes);
-        chunk_best c = {best, t->mask + first * t->T, N, t->L};
+        chunk_best c = {t->loss + first * t->T, t->mask + first * t->T, N, t->L};
         duo_search_counts counts = {0};
         if (st == DUO_OK)
             st = duo_search_patterns(t->m, a, DUO_ALPHABET_SB, budgets, true, keep_best, &c,
                                      &counts);
     }
-    free(best);
     return st;
+}
+
+void duo_router_teacher_pool(const duo_router_teacher *t, duo_teacher_pool *out)
+{
+    *out = (duo_teacher_pool){.windows = t->windows, .mask = t->mask, .loss = t->loss,
+                              .n_windows = t->P, .ctx = t->T};
 }
 
 duo_status duo_router_teacher_create(duo_model *m, duo_activations *a, const duo_config *config,
@@ -116,6 +119,7 @@ duo_status duo_router_teacher_create(duo_model *m, duo_activations *a, const duo
     size_t N = t->B * t->T, L = (size_t)t->L, M = 2, n_params = L * t->d * M;
     t->windows = malloc(t->P * (t->T + 1) * sizeof *t->windows);
     t->mask = malloc(t->P * t->T * sizeof *t->mask);
+    t->loss = malloc(t->P * t->T * sizeof *t->loss);
     t->order = malloc(t->P * sizeof *t->order);
     t->inputs = malloc(N * sizeof *t->inputs);
     t->targets = malloc(N * sizeof *t->targets);
@@ -128,7 +132,7 @@ duo_status duo_router_teacher_create(duo_model *m, duo_activations *a, const duo
     t->penalty_grad = malloc(t->B * sizeof *t->penalty_grad);
     t->acc = malloc(t->d * M * sizeof *t->acc);
     duo_status st = DUO_OK;
-    if (!t->windows || !t->mask || !t->order || !t->inputs || !t->targets || !t->routes || !t->f ||
+    if (!t->windows || !t->mask || !t->loss || !t->order || !t->inputs || !t->targets || !t->routes || !t->f ||
         !t->w || !t->grad || !t->z || !t->probs || !t->penalty_grad || !t->acc)
         st = duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the oracle teacher's pool of %zu "
                       "windows", t->P);

@@ -33,6 +33,16 @@ duo_status duo_router_teacher_create(duo_model *m, duo_activations *a, const duo
                                      duo_router_teacher **out);
 void duo_router_teacher_destroy(duo_router_teacher *t);
 
+/* The pool: its windows (n_windows, ctx + 1), and per token (n_windows * ctx)
+ * the oracle's BIG mask and loss. Valid while t lives. */
+typedef struct duo_teacher_pool {
+    const int32_t *windows;
+    const uint32_t *mask;
+    const float *loss;
+    size_t n_windows, ctx;
+} duo_teacher_pool;
+void duo_router_teacher_pool(const duo_router_teacher *t, duo_teacher_pool *out);
+
 /* One step (h->step from 0) on the pool's windows of that step. out->ce is
  * the imitation cross-entropy; *agreement the fraction of (token, layer)
  * whose argmax route is the oracle's. */

@@ -7,6 +7,7 @@
 #include "evaluate.h"
 #include "router.h"
 #include "routing_spec.h"
+#include "signal_router.h"
 
 _Static_assert((int)DUO_EVAL_MAX_LAYERS == (int)DUO_MAX_LAYERS, "a pattern has at most DUO_MAX_LAYERS letters");
 
@@ -18,7 +19,7 @@ static duo_status not_a_routing(const char *text)
 {
     return duo_fail(DUO_ERR_INVALID_ARGUMENT,
                     "--routes '%s' is not a routing: allowed all-big, all-small, all-skip, "
-                    "pattern:SBK..., random:P_BIG[,P_SKIP], router:PATH[,exact]", text);
+                    "pattern:SBK..., random:P_BIG[,P_SKIP], router:PATH[,exact], signal:PATH", text);
 }
 
 static duo_status parse_pattern(const char *text, const char *letters, int layers,
@@ -123,7 +124,12 @@ static bool router_folder(const char *s, size_t n, int *budget, duo_alphabet *al
 static duo_status parse_router(const char *text, const char *args, duo_routing_spec *out)
 {
     size_t n = strlen(args);
-    bool exact = n >= 6 && strcmp(args + n - 6, ",exact") == 0;
+    bool signal = strncmp(text, "signal:", 7) == 0;
+    if (signal && n == 0)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT,
+                        "--routes %s: a signal router spec is signal:PATH with PATH a signal "
+                        "router's file (RUN/router/k<K>-SB-signal/signal.json)", text);
+    bool exact = !signal && n >= 6 && strcmp(args + n - 6, ",exact") == 0;
     if (exact)
         n -= 6;
     if (n == 0)
@@ -134,7 +140,7 @@ static duo_status parse_router(const char *text, const char *args, duo_routing_s
     if (n >= sizeof out->router_path)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "--routes: the router path of '%s' is longer "
                         "than %zu bytes", text, sizeof out->router_path - 1);
-    out->kind = DUO_ROUTING_ROUTER;
+    out->kind = signal ? DUO_ROUTING_SIGNAL : DUO_ROUTING_ROUTER;
     memcpy(out->router_path, args, n);
     out->router_path[n] = '\0';
     out->exact = exact;
@@ -158,7 +164,7 @@ duo_status duo_routing_spec_parse(const char *text, int layers, duo_routing_spec
     out->router_budget = -1;
     if (!text)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "no routing given: allowed all-big, all-small, "
-                        "all-skip, pattern:SBK..., random:P_BIG[,P_SKIP], router:PATH[,exact]");
+                        "all-skip, pattern:SBK..., random:P_BIG[,P_SKIP], router:PATH[,exact], signal:PATH");
     static const struct {
         const char *name;
         duo_route route;
@@ -174,7 +180,7 @@ duo_status duo_routing_spec_parse(const char *text, int layers, duo_routing_spec
         return parse_pattern(text, text + 8, layers, out);
     if (strncmp(text, "random:", 7) == 0)
         return parse_random(text, text + 7, out);
-    if (strncmp(text, "router:", 7) == 0)
+    if (strncmp(text, "router:", 7) == 0 || strncmp(text, "signal:", 7) == 0)
         return parse_router(text, text + 7, out);
     return not_a_routing(text);
 }
@@ -211,6 +217,12 @@ duo_status duo_routing_spec_routing(const duo_routing_spec *spec, duo_model *m,
         out->exact_beta = EXACT_BETA;
         return DUO_OK;
     }
+    case DUO_ROUTING_SIGNAL:
+        if (!m)
+            return duo_fail(DUO_ERR_INVALID_ARGUMENT, "a signal router spec needs the model to "
+                            "load '%s' for", spec->router_path);
+        *out = duo_eval_routing_uniform(DUO_ROUTE_SMALL);
+        return duo_signal_router_load(m, spec->router_path, &out->signal);
     }
     return duo_fail(DUO_ERR_INTERNAL, "routing spec of unknown kind %d", (int)spec->kind);
 }

@@ -22,7 +22,8 @@ typedef enum duo_routing_kind {
     DUO_ROUTING_UNIFORM, /* all-big, all-small, all-skip */
     DUO_ROUTING_PATTERN, /* pattern:SBK.. */
     DUO_ROUTING_RANDOM,  /* random:P_BIG[,P_SKIP] */
-    DUO_ROUTING_ROUTER   /* router:PATH[,exact] */
+    DUO_ROUTING_ROUTER,  /* router:PATH[,exact] */
+    DUO_ROUTING_SIGNAL   /* signal:PATH (a signal router, study/signal_router.h) */
 } duo_routing_kind;
 
 typedef struct duo_routing_spec {
@@ -31,9 +32,9 @@ typedef struct duo_routing_spec {
     int layers;                               /* PATTERN: its length */
     uint8_t pattern[DUO_EVAL_MAX_LAYERS];     /* PATTERN: the route of each layer */
     double p_big, p_small, p_skip;            /* RANDOM; p_small = 1 - p_big - p_skip */
-    char router_path[DUO_ROUTING_SPEC_PATH_MAX]; /* ROUTER */
+    char router_path[DUO_ROUTING_SPEC_PATH_MAX]; /* ROUTER, SIGNAL */
     bool exact;                               /* ROUTER: ",exact" */
-    /* ROUTER: the budget K and alphabet of "k<K>-<A>", the folder `duocl router
+    /* ROUTER, SIGNAL: the budget K and alphabet of "k<K>-<A>", the folder `duocl router
      * train` names (RUN/router/k2-SB/router.ckpt), when a component of the
      * path is one (the last such); router_budget is -1 otherwise. For labels
      * only: the budget that counts is the one stored in the router file. */
@@ -54,7 +55,8 @@ struct duo_router;
 /* The routing evaluation uses for a parsed spec on model m. A router spec
  * loads the router (duo_router_load) into *router, which the caller destroys
  * after the evaluation (*router stays NULL for other kinds; m may be NULL for
- * them). A pattern must have m's number of layers. */
+ * them). A signal spec loads the signal router into out->signal, which the
+ * caller destroys (duo_signal_router_destroy; NULL for other kinds). A pattern must have m's number of layers. */
 duo_status duo_routing_spec_routing(const duo_routing_spec *spec, struct duo_model *m,
                                     struct duo_eval_routing *out, struct duo_router **router);
 

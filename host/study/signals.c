@@ -46,6 +46,13 @@ void duo_signals_destroy(duo_signals *s)
 
 int duo_signals_count(const duo_signals *s) { return s->n; }
 
+const float *duo_signals_log_counts(const duo_signals *s) { return s->log_count; }
+
+void duo_signals_set_log_counts(duo_signals *s, const float *log_count)
+{
+    memcpy(s->log_count, log_count, s->V * sizeof *s->log_count);
+}
+
 const char *duo_signals_name(const duo_signals *s, int column)
 {
     return column >= 0 && column < s->n ? s->name[column] : "";
@@ -111,8 +118,10 @@ duo_status duo_signals_create(duo_model *m, const duo_config *config, duo_router
     s->log_count = malloc(s->V * sizeof *s->log_count);
     if (st == DUO_OK && !s->log_count)
         st = duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for signals");
-    if (st == DUO_OK)
+    if (st == DUO_OK && config)
         st = count_tokens(s, config, sample_windows);
+    else if (st == DUO_OK)
+        memset(s->log_count, 0, s->V * sizeof *s->log_count);
     if (st != DUO_OK) {
         duo_signals_destroy(s);
         return st;

@@ -24,7 +24,8 @@ typedef struct duo_signals duo_signals;
 
 /* For model m (of config) and, optionally, a router (borrowed; NULL: no
  * router_logit columns). Token counts come from `sample_windows` windows of
- * the training data (a fixed loader seed). */
+ * the training data (a fixed loader seed); config NULL: none (zeros, until
+ * duo_signals_set_log_counts). */
 duo_status duo_signals_create(duo_model *m, const duo_config *config, duo_router *router,
                               int sample_windows, duo_signals **out);
 void duo_signals_destroy(duo_signals *s);
@@ -32,6 +33,10 @@ void duo_signals_destroy(duo_signals *s);
 /* Number of columns, a column's name, and the layer it belongs to (-1: all). */
 int duo_signals_count(const duo_signals *s);
 const char *duo_signals_name(const duo_signals *s, int column);
+
+/* token_freq's table: log(1 + count) of each of the model's vocab tokens. */
+const float *duo_signals_log_counts(const duo_signals *s);
+void duo_signals_set_log_counts(duo_signals *s, const float *log_count);
 
 /* The column called `name`, or -1. */
 int duo_signals_find(const duo_signals *s, const char *name);

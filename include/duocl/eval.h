@@ -17,7 +17,11 @@
  *                                  token takes the module of its largest logit
  *   router:PATH,exact              each token takes BIG in exactly the router's
  *                                  K layers where a soft pass (beta 20) gives it
- *                                  the highest P_big */
+ *                                  the highest P_big
+ *   signal:PATH                    a signal router (duo_signal_router_train,
+ *                                  duocl/router.h): an all-small pass gives each
+ *                                  token its signal; BIG at layer l above the
+ *                                  layer's threshold */
 #ifndef DUOCL_EVAL_H
 #define DUOCL_EVAL_H
 

@@ -112,6 +112,37 @@ void duo_router_train_defaults(duo_router_train_options *options);
 duo_status duo_router_train(duo_runtime *rt, const char *run_dir,
                             const duo_router_train_options *options);
 
+/* The signal router (issue 16), a baseline: BIG at layer l when one cheap
+ * signal (entropy_small, maxprob_small, prev_loss_small, position,
+ * token_freq, hidden_norm_l<l>, router_logit_l<l>; see `duocl difficulty
+ * --signals`) times its sign exceeds a threshold per layer. Fitted on
+ * teacher_windows windows of the training data: the oracle at the budget
+ * gives each token's benefit and the fraction q_l of tokens BIG at layer l;
+ * the signal is the one with the largest |Spearman| with the benefit there
+ * (or `signal`), threshold_l leaves a fraction q_l of the windows' tokens
+ * above it (so the mean budget is K there). Writes
+ * RUN/router/k<K>-SB-signal/signal.json; evaluate with
+ * `duocl eval RUN --routes signal:RUN/router/k<K>-SB-signal/signal.json`. */
+typedef struct duo_signal_router_options {
+    int budget;          /* K, 0..L */
+    int teacher_windows; /* 0: 64 */
+    uint64_t seed;       /* which training windows; 0: 1 */
+    const char *signal;  /* NULL: the best */
+} duo_signal_router_options;
+
+typedef struct duo_signal_router_summary {
+    char dir[1200], path[1300];
+    char signal[32];
+    int sign;            /* +1: more signal, more BIG */
+    double spearman;     /* with the benefit on the training windows */
+    int layers;
+    double thresholds[32], fractions[32];
+} duo_signal_router_summary;
+
+duo_status duo_signal_router_train(duo_runtime *rt, const char *run_dir,
+                                   const duo_signal_router_options *options,
+                                   duo_signal_router_summary *out);
+
 #ifdef __cplusplus
 }
 #endif
