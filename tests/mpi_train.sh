@@ -1,7 +1,8 @@
 #!/bin/bash
 # duocl train over 2 MPI ranks (issue 15) on generated text, PoCL with one
 # thread per rank:
-#  - 20 steps with 2 ranks: every step's loss within 1e-5 (relative) of the
+#  - 20 steps with 2 ranks: every step's loss and gradient norm (the scaling
+#    to the global-batch mean) within 1e-5 (relative) of the
 #    1-rank run with the same global batch; both ranks' parameter hashes
 #    (DUOCL_PARAM_HASHES) equal at steps 10 and 20;
 #  - train.batch that does not divide by the ranks: exit 1 naming train.batch;
@@ -35,9 +36,9 @@ tiny_config '"batch": 4, "steps": 20, "warmup": 5, "eval_every": 10, "ckpt_every
 # Losses per step of two logs: within a relative tolerance.
 cat >"$work/close.py" <<'PY'
 import json, sys
-def recs(p):
-    return [(o["type"], o["step"], o.get("domain"), o.get("routes"), o["loss"])
-            for o in map(json.loads, open(p))]
+def recs(p):  # train records: loss and gradient norm; eval records: loss
+    return [(o["type"], o["step"], o.get("domain"), o.get("routes"), v)
+            for o in map(json.loads, open(p)) for v in (o["loss"], o.get("grad_norm", 1.0))]
 a, b, tol = recs(sys.argv[1]), recs(sys.argv[2]), float(sys.argv[3])
 kinds = sys.argv[4].split(",")
 a = [x for x in a if x[0] in kinds]
@@ -47,7 +48,7 @@ worst = 0.0
 for x, y in zip(a, b):
     assert x[:4] == y[:4], "record %s against %s" % (x[:4], y[:4])
     worst = max(worst, abs(x[4] - y[4]) / abs(y[4]))
-print("worst relative loss difference %.3g (tolerance %g)" % (worst, tol))
+print("worst relative difference of losses and gradient norms %.3g (tolerance %g)" % (worst, tol))
 sys.exit(0 if worst <= tol else 1)
 PY
 cat >"$work/canonical.py" <<'PY'
@@ -68,8 +69,9 @@ echo "mpi_train: 20 steps, 1 rank against 2"
 mkdir -p "$work/hashes"
 DUOCL_PARAM_HASHES=$work/hashes ranks 2 train "$work/tiny.json" --run-dir "$work/two" >"$work/two.out" 2>&1 ||
     cat "$work/two.out"
-check "2 ranks: every step's loss within 1e-5 of 1 rank's" \
+check "2 ranks: every step's loss and gradient norm within 1e-5 of 1 rank's" \
     python3 "$work/close.py" "$work/two/log.jsonl" "$work/one/log.jsonl" 1e-5 train
+sed 's/^/        /' "$work/out"
 check "2 ranks: the parameters' hashes of both ranks are equal at steps 10 and 20" \
     bash -c "cat '$work/hashes/rank-0.txt' && cmp '$work/hashes/rank-0.txt' '$work/hashes/rank-1.txt' &&
              [ \"\$(cut -d' ' -f1 '$work/hashes/rank-0.txt' | paste -sd' ')\" = '10 20' ]"
@@ -123,8 +125,9 @@ check "resumed with 2 ranks: final.ckpt equals the unbroken run's byte for byte"
     cmp "$work/resumed2/checkpoints/final.ckpt" "$work/unbroken/checkpoints/final.ckpt"
 check "resumed with 2 ranks: the log equals the unbroken run's" \
     same_log "$work/resumed2/log.jsonl" "$work/unbroken/log.jsonl"
-check "resumed with 1 rank: every loss within 1e-4 of the unbroken 2-rank run's" \
+check "resumed with 1 rank: every loss and gradient norm within 1e-4 of the unbroken 2-rank run's" \
     python3 "$work/close.py" "$work/resumed1/log.jsonl" "$work/unbroken/log.jsonl" 1e-4 train,eval
+sed 's/^/        /' "$work/out"
 echo "mpi_train: Ctrl-C (SIGINT to mpirun), resumed with 2 ranks"
 ranks 2 train "$work/tiny.json" --run-dir "$work/stopped" >"$work/stopped.out" 2>&1 &
 pid=$!
