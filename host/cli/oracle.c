@@ -21,7 +21,10 @@ static const char HELP[] =
     "k route runs k big FFNs and skips the FFN in the other L-k layers.\n"
     "Also the varying-budget experiment: a per-token budget that falls linearly along\n"
     "the sequence (--vary, default L/2 to L/6) against the constant budget of the same\n"
-    "mean. Writes RUN/oracle.json and RUN/oracle_tokens.bin (per-token losses; see\n"
+    "mean. Beside the oracle, label-free selectors (per token the pattern with the\n"
+    "lowest entropy or highest max-probability, scored on the true token) and the\n"
+    "selection-only control (the oracle's gain against labels drawn from all-big;\n"
+    "README). Writes RUN/oracle.json and RUN/oracle_tokens.bin (per-token losses; see\n"
     "README). Results are written only when complete (temporary file + rename).";
 
 enum { BUDGETS, ALPHABET, RANDOM, TOKENS, DOMAINS, BATCH, CHECKPOINT, DEVICE, VARY, NO_SHARE, N_OPTIONS };
@@ -73,6 +76,12 @@ static void print_table(const duo_oracle_domain_summary *r)
                b->oracle.bits_per_byte, b->fixed.bits_per_byte, b->fixed_pattern,
                b->random.bits_per_byte, b->mean_all.bits_per_byte);
     }
+    printf("  k  lowest-entropy  highest-max-prob  selection-control  [bits/byte; label-free, control]\n");
+    for (int k = 0; k <= DUO_ORACLE_MAX_LAYERS; k++)
+        if (r->searched[k])
+            printf("  %-2d %.4f          %.4f            %.4f\n", k,
+                   r->budget[k].min_entropy.bits_per_byte, r->budget[k].max_prob.bits_per_byte,
+                   r->budget[k].control.bits_per_byte);
 }
 
 /* A progress bar per domain, its table when done, the search's cost at the end. */
