@@ -459,45 +459,41 @@ static duo_status train_loop(run *r)
         }
         double tps = dt > 0 ? (double)N / dt : 0.0;
         double elapsed = r->elapsed_offset + (duo_now_seconds() - r->t0);
+        if (writer) {
+            fprintf(r->log, "{\"type\":\"train\",\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,"
+                    "\"grad_norm\":%.9g,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f}\n",
+                    done, (double)result.loss, result.lr, (double)result.grad_norm, tps, elapsed);
+            st = log_flush(r->log, r->log_path);
+            duo_train_event e = {.kind = DUO_TRAIN_EVENT_STEP, .step = done, .result = result,
+                                 .tokens_per_s = tps};
+            emit(r, &e);
+            if (st == DUO_OK && (last || (tc->eval_every > 0 && done % tc->eval_every == 0)))
+                st = validate(r, done);
+            if (st == DUO_OK && (last || (tc->ckpt_every > 0 && done % tc->ckpt_every == 0)))
+                st = save(r, done, r->latest);
+            if (st == DUO_OK && last)
+                st = save(r, done, r->final_path);
+        } else if (last || (tc->ckpt_every > 0 && done % tc->ckpt_every == 0)) {
+            r->saved_step = done; /* rank 0 writes it */
+        }
+        if (st != DUO_OK || last)
+            break;
         /* A stop request on any rank stops every rank after this step. */
         bool stop = r->options->stop && *r->options->stop;
-        if (r->ranks > 1) {
-            st = duo_comm_any(stop, &stop);
-            if (st != DUO_OK)
-                break;
-        }
-        if (!writer) {
-            if (last || (tc->ckpt_every > 0 && done % tc->ckpt_every == 0) || stop)
-                r->saved_step = done; /* rank 0 writes it */
-            if (stop && !last) {
-                duo_comm_mark_failed_together();
-                st = duo_fail(DUO_ERR_INTERRUPTED, "interrupted after step %ld of %d; rank 0 "
-                              "writes the checkpoint", done, tc->steps);
-            }
+        if (r->ranks > 1 && (st = duo_comm_any(stop, &stop)) != DUO_OK)
+            break;
+        if (!stop)
             continue;
-        }
-        fprintf(r->log, "{\"type\":\"train\",\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,"
-                "\"grad_norm\":%.9g,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f}\n",
-                done, (double)result.loss, result.lr, (double)result.grad_norm, tps, elapsed);
-        st = log_flush(r->log, r->log_path);
-        duo_train_event e = {.kind = DUO_TRAIN_EVENT_STEP, .step = done, .result = result,
-                             .tokens_per_s = tps};
-        emit(r, &e);
-        if (st == DUO_OK && (last || (tc->eval_every > 0 && done % tc->eval_every == 0)))
-            st = validate(r, done);
-        if (st == DUO_OK && (last || (tc->ckpt_every > 0 && done % tc->ckpt_every == 0)))
+        if (writer && r->saved_step != done)
             st = save(r, done, r->latest);
-        if (st == DUO_OK && last)
-            st = save(r, done, r->final_path);
-        if (st == DUO_OK && !last && stop) {
-            if (r->saved_step != done)
-                st = save(r, done, r->latest);
-            if (st == DUO_OK && r->ranks > 1)
-                duo_comm_mark_failed_together();
-            if (st == DUO_OK)
-                st = duo_fail(DUO_ERR_INTERRUPTED, "interrupted after step %ld of %d; checkpoint "
-                              "%s written (continue with --resume)", done, tc->steps, r->latest);
-        }
+        if (st != DUO_OK)
+            break;
+        if (r->ranks > 1)
+            duo_comm_mark_failed_together();
+        st = writer ? duo_fail(DUO_ERR_INTERRUPTED, "interrupted after step %ld of %d; checkpoint "
+                               "%s written (continue with --resume)", done, tc->steps, r->latest)
+                    : duo_fail(DUO_ERR_INTERRUPTED, "interrupted after step %ld of %d; rank 0 "
+                               "writes the checkpoint", done, tc->steps);
     }
     free(windows);
     free(inputs);
