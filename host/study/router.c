@@ -6,6 +6,7 @@
 
 #include "device/gemm.h"
 #include "ops/optim.h"
+#include "base/comm.h"
 #include "base/rng.h"
 #include "router.h"
 
@@ -99,6 +100,33 @@ double duo_router_penalty(const duo_router *r, const float *probs, size_t B, siz
     return alpha * penalty / (double)B;
 }
 
+/* The ranks' gradients summed (in rank order) and divided by the ranks: the
+ * gradient of the mean of their losses, which is the global batch's loss
+ * when every rank holds as many sequences; the step's numbers the same way. */
+static duo_status sum_over_ranks(duo_router *r, duo_router_step *out)
+{
+    duo_runtime *rt = r->model->rt;
+    int ranks = duo_comm_size();
+    float *g = malloc(r->n_params * sizeof *g);
+    if (!g)
+        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the router's gradients");
+    double numbers[3] = {out->ce, out->penalty, out->big_fraction};
+    duo_status st = duo_buffer_read(rt, r->grads, 0, r->n_params * sizeof *g, g);
+    if (st == DUO_OK)
+        st = duo_comm_sum_floats(g, r->n_params);
+    if (st == DUO_OK)
+        st = duo_comm_sum_doubles(numbers, 3);
+    for (size_t i = 0; i < r->n_params && st == DUO_OK; i++)
+        g[i] /= (float)ranks;
+    if (st == DUO_OK)
+        st = duo_buffer_write(rt, r->grads, 0, r->n_params * sizeof *g, g);
+    free(g);
+    out->ce = (float)(numbers[0] / ranks);
+    out->penalty = (float)(numbers[1] / ranks);
+    out->big_fraction = (float)(numbers[2] / ranks);
+    return st;
+}
+
 duo_status duo_router_train_step(duo_router *r, duo_activations *a, const duo_router_hparams *h,
                                  duo_router_step *out)
 {
@@ -132,6 +160,8 @@ duo_status duo_router_train_step(duo_router *r, duo_activations *a, const duo_ro
         return duo_fail(DUO_ERR_NUMERIC, "router training: the loss is %g at step %ld",
                         (double)out->ce, h->step);
     DUO_TRY(duo_model_backward(m, a));
+    if (h->sum_over_ranks && duo_comm_size() > 1)
+        DUO_TRY(sum_over_ranks(r, out));
     return duo_router_apply_gradient(r, h, &out->grad_norm);
 }
 

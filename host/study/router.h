@@ -45,6 +45,11 @@ typedef struct duo_router_hparams {
     double beta;         /* this step's softmax sharpness */
     double lr;           /* this step's learning rate */
     long step;           /* from 0 (AdamW bias correction uses step + 1) */
+    /* Data-parallel under MPI (collective): the batch in `a` is this rank's
+     * equal share of the step's; the gradients are summed over ranks
+     * (duo_comm_sum_floats, the same bits everywhere) and divided by the
+     * ranks, and the step's ce, penalty and big_fraction are the ranks' mean. */
+    bool sum_over_ranks;
 } duo_router_hparams;
 
 /* One training step on the batch already set in `a` (training activations):

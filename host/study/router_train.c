@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/comm.h"
 #include "base/error.h"
 #include "base/fileio.h"
 #include "model/model_io.h"
@@ -116,6 +117,10 @@ typedef struct session {
     FILE *log;
     long start_step, saved_step; /* saved_step: of latest.ckpt, -1 before one is written */
     double t0;
+    /* Data-parallel under MPI: each rank trains on batch/ranks windows of
+     * every step's batch; rank 0 alone writes and reports. */
+    bool spread;
+    int ranks;
 } session;
 
 static void emit(session *x, duo_router_event *e)
@@ -128,7 +133,7 @@ static void emit(session *x, duo_router_event *e)
     e->dir = x->dir;
     e->target = (double)x->o->budget / x->config.model.n_layers;
     e->elapsed_s = duo_now_seconds() - x->t0;
-    if (x->o->callback)
+    if (x->o->callback && duo_spread_root())
         x->o->callback(e, x->o->user);
 }
 
@@ -168,7 +173,7 @@ static duo_status resume_from(session *x)
     duo_loader_state ls = {state.loader_seed, state.loader_next};
     duo_loader_set_state(x->loader, &ls);
     double elapsed;
-    return duo_run_log_trim(x->log_path, x->start_step, &elapsed);
+    return duo_spread_root() ? duo_run_log_trim(x->log_path, x->start_step, &elapsed) : DUO_OK;
 }
 
 static duo_status setup(session *x, const char *run_dir)
@@ -192,13 +197,15 @@ static duo_status setup(session *x, const char *run_dir)
         DUO_TRY(resume_from(x));
     else
         DUO_TRY(duo_router_create(x->model, x->alphabet, o->seed, &x->router));
-    DUO_TRY(duo_activations_create(x->model, (size_t)o->batch, (size_t)x->config.model.ctx, true,
-                                   &x->a));
+    DUO_TRY(duo_activations_create(x->model, (size_t)(o->batch / x->ranks),
+                                   (size_t)x->config.model.ctx, true, &x->a));
     if (oracle_teacher(o))
         DUO_TRY(duo_router_teacher_create(x->model, x->a, &x->config, o->budget,
                                           o->teacher_windows ? o->teacher_windows
                                                              : DEFAULT_TEACHER_WINDOWS,
                                           o->seed, &x->teacher));
+    if (!duo_spread_root())
+        return DUO_OK;
     DUO_TRY(duo_make_directories(x->dir));
     DUO_TRY(duo_open_log(x->log_path, "router log", !o->resume, &x->log));
     return DUO_OK;
@@ -212,7 +219,9 @@ static duo_status save(session *x, long step, bool latest)
     duo_loader_state ls;
     duo_loader_get_state(x->loader, &ls);
     duo_router_state state = {(uint64_t)step, ls.seed, ls.next_window};
-    DUO_TRY(duo_router_save(x->router, path, x->config_json, x->o->budget, latest ? &state : NULL));
+    if (duo_spread_root()) /* every rank holds the same router */
+        DUO_TRY(duo_router_save(x->router, path, x->config_json, x->o->budget,
+                                latest ? &state : NULL));
     if (latest)
         x->saved_step = step;
     duo_router_event e = {.kind = DUO_ROUTER_EVENT_CHECKPOINT, .step = step, .path = path};
@@ -224,6 +233,8 @@ static duo_status save(session *x, long step, bool latest)
 static duo_status write_record(session *x, long step, const duo_router_step *r, double beta,
                                double agreement)
 {
+    if (!x->log) /* not rank 0 */
+        return DUO_OK;
     fprintf(x->log, "{\"step\":%ld,\"ce\":%.9g,\"penalty\":%.9g,\"big_fraction\":%.9g,"
             "\"target\":%.9g,\"beta\":%.9g,\"grad_norm\":%.9g",
             step, (double)r->ce, (double)r->penalty, (double)r->big_fraction,
@@ -241,9 +252,12 @@ static duo_status train_loop(session *x)
     const duo_router_train_options *o = x->o;
     if (x->start_step == o->steps) /* resumed after the last latest.ckpt */
         return save(x, o->steps, false);
-    size_t B = (size_t)o->batch, T = (size_t)x->config.model.ctx;
+    /* B windows a step (every rank draws them all: the loader stays the
+     * same everywhere), of which this rank trains on its Bl. */
+    size_t B = (size_t)o->batch, T = (size_t)x->config.model.ctx, Bl = B / (size_t)x->ranks;
+    const int32_t *mine = NULL;
     int32_t *windows = malloc(B * (T + 1) * sizeof *windows);
-    int32_t *inputs = malloc(B * T * sizeof *inputs), *targets = malloc(B * T * sizeof *targets);
+    int32_t *inputs = malloc(Bl * T * sizeof *inputs), *targets = malloc(Bl * T * sizeof *targets);
     /* Ignored under the router's soft mixture; set_batch wants some. */
     uint8_t *routes = calloc((size_t)x->config.model.n_layers * B * T, 1);
     duo_status st = windows && inputs && targets && routes
@@ -252,7 +266,8 @@ static duo_status train_loop(session *x)
     for (long s = x->start_step; s < o->steps && st == DUO_OK; s++) {
         long done = s + 1;
         duo_router_hparams h = {.budget = o->budget, .alpha = o->alpha, .lr = o->lr, .step = s,
-                                .beta = duo_router_beta(o->beta_start, o->beta_end, o->steps, s)};
+                                .beta = duo_router_beta(o->beta_start, o->beta_end, o->steps, s),
+                                .sum_over_ranks = x->spread};
         duo_router_step r = {0};
         double agreement = NAN;
         if (x->teacher)
@@ -260,7 +275,8 @@ static duo_status train_loop(session *x)
         else
             st = duo_loader_next(x->loader, (int)B, windows, NULL);
         if (st == DUO_OK && !x->teacher) {
-            duo_split_windows(windows, (int)B, (int)T, inputs, targets);
+            mine = windows + (size_t)duo_comm_rank() * Bl * (T + 1);
+            duo_split_windows(mine, (int)Bl, (int)T, inputs, targets);
             st = duo_model_set_batch(x->model, x->a, inputs, targets, routes);
         }
         if (st == DUO_OK && !x->teacher)
@@ -280,7 +296,10 @@ static duo_status train_loop(session *x)
             st = save(x, done, true);
         if (st == DUO_OK && last)
             st = save(x, done, false);
-        if (st == DUO_OK && !last && o->stop && *o->stop) {
+        bool stop = o->stop && *o->stop;
+        if (st == DUO_OK && x->spread) /* a stop on any rank stops every rank here */
+            st = duo_comm_any(stop, &stop);
+        if (st == DUO_OK && !last && stop) {
             if (x->saved_step != done)
                 st = save(x, done, true);
             if (st == DUO_OK)
@@ -296,12 +315,18 @@ static duo_status train_loop(session *x)
 }
 
 static duo_status train_here(duo_runtime *rt, const char *run_dir,
-                             const duo_router_train_options *options)
+                             const duo_router_train_options *options, bool spread)
 {
-    session x = {.rt = rt, .o = options};
+    session x = {.rt = rt, .o = options, .spread = spread, .ranks = spread ? duo_comm_size() : 1};
     duo_status st = check_options(options, &x.alphabet);
+    if (st == DUO_OK && options->batch % x.ranks != 0)
+        st = duo_fail(DUO_ERR_INVALID_ARGUMENT, "--batch %d: with %d ranks the batch must be a "
+                      "multiple of the ranks (each rank trains on batch/ranks windows of a step)",
+                      options->batch, x.ranks);
     if (st == DUO_OK)
         st = setup(&x, run_dir);
+    if (spread)
+        st = duo_spread_agree(st);
     if (st == DUO_OK) {
         x.t0 = duo_now_seconds();
         duo_router_event e = {.kind = DUO_ROUTER_EVENT_START, .step = x.start_step};
@@ -330,10 +355,13 @@ duo_status duo_router_train(duo_runtime *rt, const char *run_dir,
     if (!rt || !run_dir || !*run_dir || !options)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "duo_router_train needs a runtime, a run "
                         "folder and options");
-    /* Under MPI rank 0 trains the router alone while the other ranks wait
-     * (a router step is a forward and a backward of a few windows; the
-     * oracle and the evaluations are what the ranks share); every rank
-     * returns rank 0's status. */
-    duo_status st = duo_spread_root() ? train_here(rt, run_dir, options) : DUO_OK;
+    if (duo_comm_size() <= 1)
+        return train_here(rt, run_dir, options, false);
+    /* Under MPI the budget teacher trains data-parallel; the oracle teacher
+     * (its search of training windows and host gradient are not spread)
+     * trains on rank 0 while the others wait. Every rank returns rank 0's
+     * status. */
+    bool spread = !oracle_teacher(options);
+    duo_status st = spread || duo_spread_root() ? train_here(rt, run_dir, options, spread) : DUO_OK;
     return duo_spread_share_result(st, NULL, 0);
 }
