@@ -319,10 +319,6 @@ static duo_status train_here(duo_runtime *rt, const char *run_dir,
 {
     session x = {.rt = rt, .o = options, .spread = spread, .ranks = spread ? duo_comm_size() : 1};
     duo_status st = check_options(options, &x.alphabet);
-    if (st == DUO_OK && options->batch % x.ranks != 0)
-        st = duo_fail(DUO_ERR_INVALID_ARGUMENT, "--batch %d: with %d ranks the batch must be a "
-                      "multiple of the ranks (each rank trains on batch/ranks windows of a step)",
-                      options->batch, x.ranks);
     if (st == DUO_OK)
         st = setup(&x, run_dir);
     if (spread)
@@ -357,11 +353,13 @@ duo_status duo_router_train(duo_runtime *rt, const char *run_dir,
                         "folder and options");
     if (duo_comm_size() <= 1)
         return train_here(rt, run_dir, options, false);
-    /* Under MPI the budget teacher trains data-parallel; the oracle teacher
-     * (its search of training windows and host gradient are not spread)
-     * trains on rank 0 while the others wait. Every rank returns rank 0's
-     * status. */
-    bool spread = !oracle_teacher(options);
+    /* Under MPI the budget teacher trains data-parallel when the batch is a
+     * multiple of the ranks (each takes batch/ranks windows of a step);
+     * otherwise, and with the oracle teacher (its search of training windows
+     * and host gradient are not spread), rank 0 trains alone while the
+     * others wait. Every rank returns rank 0's status. */
+    bool spread = !oracle_teacher(options) && options->batch > 0 &&
+                  options->batch % duo_comm_size() == 0;
     duo_status st = spread || duo_spread_root() ? train_here(rt, run_dir, options, spread) : DUO_OK;
     return duo_spread_share_result(st, NULL, 0);
 }
