@@ -111,6 +111,42 @@ static void oracle_taught_router_learns_and_keeps_the_budget(void)
                "realized %.6f, target %d", exact, BUDGET);
 }
 
+/* The pool's search is kept in RUN/router/oracle-pool-k<K>-w<P>.bin: a
+ * second run reads it and trains the same router; a file that does not
+ * match (here: truncated) is searched again and rewritten. */
+static void the_pool_file_is_reused_and_checked(void)
+{
+    char pool[700], ckpt[700], first[700], why[300];
+    snprintf(pool, sizeof pool, "%s/router/oracle-pool-k%d-w64.bin", run, BUDGET);
+    snprintf(ckpt, sizeof ckpt, "%s/router/k%d-SB-oracle/router.ckpt", run, BUDGET);
+    snprintf(first, sizeof first, "%s/first.ckpt", work);
+    if (!unit_check("the pool file is written", access(pool, R_OK) == 0, "%s", pool) ||
+        !unit_check("router kept", rename(ckpt, first) == 0, "%s", ckpt))
+        return;
+    FILE *f = fopen(pool, "r+b");
+    long size = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    if (f)
+        fclose(f);
+    if (unit_ok("again, from the pool file", train_router(1, "oracle", STEPS)))
+        unit_check("the same router from the pool file", test_same_files(first, ckpt, why, sizeof why),
+                   "%s", why);
+    if (!unit_check("pool file truncated", size > 64 && truncate(pool, size - 4) == 0, "size %ld",
+                    size))
+        return;
+    if (unit_ok("again, from a truncated pool file", train_router(1, "oracle", STEPS)))
+        unit_check("the same router after searching again",
+                   test_same_files(first, ckpt, why, sizeof why), "%s", why);
+    f = fopen(pool, "rb");
+    long now = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0)
+        now = ftell(f);
+    if (f)
+        fclose(f);
+    unit_check("the pool file is written again", now == size, "%ld bytes, was %ld", now, size);
+}
+
 static void seed_names_the_folder_and_changes_the_router(void)
 {
     if (!unit_ok("seed 2", train_router(2, "oracle", 3)))
@@ -162,6 +198,7 @@ int main(void)
         !unit_ok("stage-1 training", duo_train(rt, &c, &to)))
         return unit_summary("test_router_teacher");
     UNIT_RUN(oracle_taught_router_learns_and_keeps_the_budget);
+    UNIT_RUN(the_pool_file_is_reused_and_checked);
     UNIT_RUN(seed_names_the_folder_and_changes_the_router);
     UNIT_RUN(bad_teacher_options_are_refused);
     duo_runtime_destroy(rt);

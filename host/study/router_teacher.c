@@ -1,10 +1,14 @@
 /* The oracle as a router's teacher: the pool's search and one imitation step
  * (see router_teacher.h). */
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "base/fileio.h"
+#include "base/hash.h"
 #include "base/rng.h"
 #include "oracle.h"
 #include "router_teacher.h"
@@ -101,8 +105,53 @@ void duo_router_teacher_pool(const duo_router_teacher *t, duo_teacher_pool *out)
                               .n_windows = t->P, .ctx = t->T};
 }
 
+/* The pool file: magic, then u32 version, budget, windows, ctx, layers and
+ * u64 model key, then windows, masks, losses (this machine's byte order: a
+ * cache, not an exchange format). */
+static const char POOL_MAGIC[8] = {'D', 'U', 'O', 'C', 'L', 'T', 'P', 'L'};
+
+typedef struct pool_header {
+    char magic[8];
+    uint32_t version, budget, windows, ctx, layers, pad;
+    uint64_t model_key;
+} pool_header;
+
+static pool_header header_of(const duo_router_teacher *t, uint64_t model_key)
+{
+    pool_header h = {.version = 1, .budget = (uint32_t)t->budget, .windows = (uint32_t)t->P,
+                     .ctx = (uint32_t)t->T, .layers = (uint32_t)t->L, .model_key = model_key};
+    memcpy(h.magic, POOL_MAGIC, sizeof h.magic);
+    return h;
+}
+
+/* True when the file holds this pool (same header): then it is read in. */
+static bool read_pool(duo_router_teacher *t, const char *path, uint64_t model_key)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    pool_header want = header_of(t, model_key), have;
+    bool ok = fread(&have, sizeof have, 1, f) == 1 && memcmp(&have, &want, sizeof have) == 0 &&
+              fread(t->windows, sizeof *t->windows, t->P * (t->T + 1), f) == t->P * (t->T + 1) &&
+              fread(t->mask, sizeof *t->mask, t->P * t->T, f) == t->P * t->T &&
+              fread(t->loss, sizeof *t->loss, t->P * t->T, f) == t->P * t->T &&
+              fgetc(f) == EOF;
+    fclose(f);
+    return ok;
+}
+
+static duo_status write_pool(const duo_router_teacher *t, const char *path, uint64_t model_key)
+{
+    pool_header h = header_of(t, model_key);
+    const void *parts[] = {&h, t->windows, t->mask, t->loss};
+    size_t sizes[] = {sizeof h, t->P * (t->T + 1) * sizeof *t->windows,
+                      t->P * t->T * sizeof *t->mask, t->P * t->T * sizeof *t->loss};
+    return duo_write_file_atomic(path, "oracle teacher's pool", parts, sizes, 4);
+}
+
 duo_status duo_router_teacher_create(duo_model *m, duo_activations *a, const duo_config *config,
                                      int budget, int pool_windows, uint64_t seed,
+                                     const char *cache, uint64_t model_key,
                                      duo_router_teacher **out)
 {
     *out = NULL;
@@ -136,12 +185,19 @@ duo_status duo_router_teacher_create(duo_model *m, duo_activations *a, const duo
         !t->w || !t->grad || !t->z || !t->probs || !t->penalty_grad || !t->acc)
         st = duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the oracle teacher's pool of %zu "
                       "windows", t->P);
+    /* The pool's windows do not depend on the seed (routers of two seeds
+     * learn from the same oracle); its order does. */
+    bool cached = st == DUO_OK && cache && read_pool(t, cache, model_key);
     duo_loader *loader = NULL;
-    if (st == DUO_OK)
-        st = duo_run_open_loader(config, seed ^ TEACHER_SEED_SALT, &loader);
-    for (size_t first = 0; first < t->P && st == DUO_OK; first += t->B)
+    if (st == DUO_OK && !cached)
+        st = duo_run_open_loader(config, TEACHER_SEED_SALT, &loader);
+    for (size_t first = 0; first < t->P && st == DUO_OK && !cached; first += t->B)
         st = duo_loader_next(loader, (int)t->B, t->windows + first * (t->T + 1), NULL);
     duo_loader_destroy(loader);
+    if (st == DUO_OK && !cached)
+        st = search_pool(t, a);
+    if (st == DUO_OK && !cached && cache)
+        st = write_pool(t, cache, model_key);
     if (st == DUO_OK) {
         duo_rng rng = duo_rng_seeded(seed ^ TEACHER_SEED_SALT);
         for (size_t i = 0; i < t->P; i++)
@@ -151,7 +207,6 @@ duo_status duo_router_teacher_create(duo_model *m, duo_activations *a, const duo
             t->order[i] = t->order[j];
             t->order[j] = tmp;
         }
-        st = search_pool(t, a);
     }
     if (st != DUO_OK) {
         duo_router_teacher_destroy(t);
@@ -276,4 +331,23 @@ duo_status duo_router_teacher_step(duo_router_teacher *t, duo_router *r, duo_act
     if (st == DUO_OK)
         st = duo_router_apply_gradient(r, h, &out->grad_norm);
     return st;
+}
+
+duo_status duo_router_teacher_cache(const char *run_dir, int budget, int pool_windows, char *out,
+                                    size_t cap)
+{
+    char name[96];
+    snprintf(name, sizeof name, "%s/oracle-pool-k%d-w%d.bin", DUO_RUN_ROUTERS, budget,
+             pool_windows);
+    return duo_run_path(run_dir, name, out, cap);
+}
+
+duo_status duo_router_teacher_model_key(const char *model_path, uint64_t *key)
+{
+    uint8_t *data;
+    size_t n;
+    DUO_TRY(duo_read_whole_file(model_path, "model checkpoint", &data, &n));
+    *key = duo_fnv1a(DUO_FNV_OFFSET, data, n);
+    free(data);
+    return DUO_OK;
 }

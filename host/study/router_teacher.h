@@ -24,13 +24,23 @@
 
 typedef struct duo_router_teacher duo_router_teacher;
 
-/* Reads pool_windows windows of the run's training data (a loader seeded
- * from seed) and searches them at the budget, `batch` windows at a time on
- * `a` (training activations of batch windows; pool_windows is rounded up to
- * a multiple of batch). */
+/* Reads pool_windows windows of the run's training data (a fixed loader
+ * seed: every router seed learns from the same pool) and searches them at
+ * the budget, `batch` windows at a time on `a` (activations of batch
+ * windows; pool_windows is rounded up to a multiple of batch); seed orders
+ * the pool. cache (may be NULL): a file that keeps the pool's search; read
+ * instead of searching when it holds this budget, pool size, ctx, layers and
+ * model_key (the caller's hash of the model file), else written. */
 duo_status duo_router_teacher_create(duo_model *m, duo_activations *a, const duo_config *config,
                                      int budget, int pool_windows, uint64_t seed,
+                                     const char *cache, uint64_t model_key,
                                      duo_router_teacher **out);
+
+/* RUN/router/oracle-pool-k<K>-w<P>.bin, and the key of a model file (FNV-1a
+ * of its bytes). */
+duo_status duo_router_teacher_cache(const char *run_dir, int budget, int pool_windows, char *out,
+                                    size_t cap);
+duo_status duo_router_teacher_model_key(const char *model_path, uint64_t *key);
 void duo_router_teacher_destroy(duo_router_teacher *t);
 
 /* The pool: its windows (n_windows, ctx + 1), and per token (n_windows * ctx)

@@ -176,6 +176,21 @@ static duo_status resume_from(session *x)
     return duo_spread_root() ? duo_run_log_trim(x->log_path, x->start_step, &elapsed) : DUO_OK;
 }
 
+/* The oracle teacher, its search kept in RUN/router/oracle-pool-k<K>-w<P>.bin
+ * for the other seeds and the signal router. */
+static duo_status create_teacher(session *x, const char *run_dir, const char *model_path)
+{
+    const duo_router_train_options *o = x->o;
+    int windows = o->teacher_windows ? o->teacher_windows : DEFAULT_TEACHER_WINDOWS;
+    char cache[PATH_CAP];
+    uint64_t key;
+    DUO_TRY(duo_router_teacher_cache(run_dir, o->budget, windows, cache, sizeof cache));
+    DUO_TRY(duo_router_teacher_model_key(model_path, &key));
+    DUO_TRY(duo_make_directories(x->dir));
+    return duo_router_teacher_create(x->model, x->a, &x->config, o->budget, windows, o->seed,
+                                     cache, key, &x->teacher);
+}
+
 static duo_status setup(session *x, const char *run_dir)
 {
     const duo_router_train_options *o = x->o;
@@ -200,10 +215,7 @@ static duo_status setup(session *x, const char *run_dir)
     DUO_TRY(duo_activations_create(x->model, (size_t)(o->batch / x->ranks),
                                    (size_t)x->config.model.ctx, true, &x->a));
     if (oracle_teacher(o))
-        DUO_TRY(duo_router_teacher_create(x->model, x->a, &x->config, o->budget,
-                                          o->teacher_windows ? o->teacher_windows
-                                                             : DEFAULT_TEACHER_WINDOWS,
-                                          o->seed, &x->teacher));
+        DUO_TRY(create_teacher(x, run_dir, model_path));
     if (!duo_spread_root())
         return DUO_OK;
     DUO_TRY(duo_make_directories(x->dir));

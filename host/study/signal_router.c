@@ -355,10 +355,18 @@ duo_status duo_signal_router_train(duo_runtime *rt, const char *run_dir,
     if (st == DUO_OK)
         st = duo_activations_create(f.model, (size_t)f.config.train.batch,
                                     (size_t)f.config.model.ctx, false, &f.a);
+    int windows = o->teacher_windows ? o->teacher_windows : DEFAULT_POOL;
+    char cache[2048];
+    uint64_t key = 0;
     if (st == DUO_OK)
-        st = duo_router_teacher_create(f.model, f.a, &f.config, o->budget,
-                                       o->teacher_windows ? o->teacher_windows : DEFAULT_POOL,
-                                       o->seed ? o->seed : 1, &f.teacher);
+        st = duo_router_teacher_cache(run_dir, o->budget, windows, cache, sizeof cache);
+    if (st == DUO_OK)
+        st = duo_router_teacher_model_key(path, &key);
+    if (st == DUO_OK)
+        st = duo_make_directories(out->dir);
+    if (st == DUO_OK)
+        st = duo_router_teacher_create(f.model, f.a, &f.config, o->budget, windows,
+                                       o->seed ? o->seed : 1, cache, key, &f.teacher);
     if (st == DUO_OK)
         st = duo_signals_create(f.model, &f.config, f.router, FREQ_WINDOWS, &f.signals);
     if (st == DUO_OK)
