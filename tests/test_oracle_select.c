@@ -5,13 +5,14 @@
  * each pattern's logits (read back from the device) the test computes, in
  * double and without the kernels: the loss on the true token, the entropy and
  * max-probability of the softmax, the pseudo-label of each token (inverse CDF
- * of all-big's softmax at the uniform the oracle draws) and the loss on it.
+ * of all-big's softmax at temperature T, T fitted per batch by its own search,
+ * at the uniform the oracle draws) and the loss on it.
  * From these it picks, per token and budget, the lowest-entropy and the
  * highest-max-prob pattern (ties: the earlier pattern in visiting order) and
  * the lowest pseudo-label loss, and compares with oracle.json:
  *   min_entropy.loss, max_prob.loss, selection_control.loss
  *   (= fixed - (pseudo_fixed - pseudo_oracle)), pseudo_fixed, pseudo_oracle,
- *   oracle.loss and fixed.loss
+ *   oracle.loss and fixed.loss, and the domain's mean temperature (1e-5)
  * within 2e-5 nats: the device's float losses against double differ by about
  * 1e-6 (measured: at most 5e-7). A near-tie (two patterns' entropies or
  * max-probs within float rounding) that float and double break differently
@@ -50,6 +51,7 @@ typedef struct recomputed {
     int32_t *targets;  /* tokens */
     float *logits;     /* (N, V) scratch */
     int visit;         /* pattern index within the batch */
+    double temperature_sum; /* the batches' temperatures times their tokens */
     duo_model *m;
     duo_activations *a;
 } recomputed;
@@ -64,18 +66,64 @@ static double row_lse(const float *x, size_t V)
     return max + log(sum);
 }
 
-/* The oracle's draw (oracle_select.c), written out again. */
-static int32_t draw(const float *x, size_t V, uint64_t index)
+/* The oracle's draw (oracle_select.c), written out again: the inverse CDF of
+ * softmax(x / T) at the token's uniform. */
+static int32_t draw(const float *x, size_t V, double T, uint64_t index)
 {
     duo_rng rng = duo_rng_seeded(DUO_SELECT_PSEUDO_SEED ^ duo_mix64(index + 1));
     double u = (double)(duo_rng_next(&rng) >> 11) / 9007199254740992.0;
-    double lse = row_lse(x, V), cdf = 0;
+    double max = x[0], sum = 0, cdf = 0;
+    for (size_t i = 1; i < V; i++)
+        max = fmax(max, x[i]);
+    for (size_t i = 0; i < V; i++)
+        sum += exp(((double)x[i] - max) / T);
     for (size_t i = 0; i < V; i++) {
-        cdf += exp((double)x[i] - lse);
+        cdf += exp(((double)x[i] - max) / T) / sum;
         if (u < cdf)
             return (int32_t)i;
     }
     return (int32_t)V - 1;
+}
+
+/* The batch's temperature: the T in [1/4, 4] with the lowest mean loss of
+ * softmax(x / T) on the true targets of every stride-th token, found here by
+ * a scan of log T in steps of 1e-3 refined to 1e-6 (the oracle's
+ * golden-section search gets within ~1e-7 of it). */
+static double batch_nll(const float *logits, const int32_t *targets, size_t N, size_t V,
+                        size_t stride, double T)
+{
+    double sum = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < N; i += stride)
+        if (targets[i] >= 0) {
+            const float *x = logits + i * V;
+            double max = x[0], s = 0;
+            for (size_t v = 1; v < V; v++)
+                max = fmax(max, x[v]);
+            for (size_t v = 0; v < V; v++)
+                s += exp(((double)x[v] - max) / T);
+            sum += log(s) - ((double)x[targets[i]] - max) / T;
+            n++;
+        }
+    return sum / (double)n;
+}
+
+static double fit_temperature(const float *logits, const int32_t *targets, size_t N, size_t V)
+{
+    size_t stride = N > 512 ? (N + 511) / 512 : 1;
+    double best = log(0.25), best_f = INFINITY;
+    for (double step = 1e-2; step >= 1e-7; step /= 10) {
+        double lo = step == 1e-2 ? log(0.25) : best - 10 * step;
+        double hi = step == 1e-2 ? log(4.0) : best + 10 * step;
+        for (double lt = lo; lt <= hi; lt += step) {
+            double f = batch_nll(logits, targets, N, V, stride, exp(lt));
+            if (f < best_f) {
+                best_f = f;
+                best = lt;
+            }
+        }
+    }
+    return exp(best);
 }
 
 static duo_status visit(void *context, const uint8_t *pattern, int big, const float *losses)
@@ -150,8 +198,10 @@ static bool recompute(test_context *t, duo_model *m, const duo_token_domain *d, 
         ok = ok && test_ok(t, "all-big", duo_model_forward(m, rc->a, &mean, NULL));
         ok = ok && test_ok(t, "logits", duo_buffer_read(m->rt, duo_activations_logits(rc->a), 0,
                                                         N * rc->V * sizeof(float), rc->logits));
+        double T = ok ? fit_temperature(rc->logits, targets, N, rc->V) : 1;
+        rc->temperature_sum += T * (double)rc->n;
         for (size_t i = 0; ok && i < rc->n; i++)
-            rc->pseudo[rc->base + i] = draw(rc->logits + i * rc->V, rc->V, rc->base + i);
+            rc->pseudo[rc->base + i] = draw(rc->logits + i * rc->V, rc->V, T, rc->base + i);
         duo_search_counts counts = {0};
         ok = ok && test_ok(t, "patterns", duo_search_patterns(m, rc->a, DUO_ALPHABET_SB, NULL, true,
                                                               visit, rc, &counts));
@@ -286,6 +336,12 @@ static void run(test_context *t)
             recomputed rc = {0};
             if (recompute(t, m, &f.domain[d], f.ctx, (size_t)stored.train.batch, &rc)) {
                 const cJSON *dj = cJSON_GetObjectItemCaseSensitive(domains, f.domain[d].name);
+                char name[128];
+                snprintf(name, sizeof name, "%s_pseudo_temperature_matches_recomputation",
+                         f.domain[d].name);
+                float got_t = (float)number(dj, "pseudo_temperature", NULL);
+                float want_t = (float)(rc.temperature_sum / (double)rc.tokens);
+                test_close(t, name, &got_t, &want_t, 1, 1e-5, 0);
                 const cJSON *b;
                 cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(dj, "budgets"))
                 {

@@ -308,6 +308,10 @@ static void summarise(accumulator *acc, size_t n_patterns)
 static void summarise_select(accumulator *acc, size_t n_patterns)
 {
     duo_oracle_result *r = acc->r;
+    double temperature = 0;
+    for (size_t t = 0; t < r->tokens; t++)
+        temperature += r->pseudo_temperature[t];
+    r->pseudo_temperature_mean = temperature / (double)r->tokens;
     for (int k = 0; k <= acc->layers; k++) {
         if (!r->searched[k])
             continue;
@@ -340,7 +344,8 @@ static duo_status allocate_result(duo_oracle_result *r, size_t tokens, int layer
         DUO_TRY(duo_select_budget_alloc(&r->select[k], tokens));
     }
     r->pseudo_target = malloc(tokens * sizeof *r->pseudo_target);
-    if (!r->pseudo_target)
+    r->pseudo_temperature = malloc(tokens * sizeof *r->pseudo_temperature);
+    if (!r->pseudo_target || !r->pseudo_temperature)
         return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for per-token losses");
     return DUO_OK;
 }
@@ -394,6 +399,8 @@ static duo_status run_batches(duo_model *m, duo_activations *a, const int32_t *w
                                         DUO_SELECT_PSEUDO_SEED)) != DUO_OK)
             break;
         memcpy(r->pseudo_target + acc->base, acc->sel.pseudo, acc->n * sizeof *acc->sel.pseudo);
+        for (size_t i = 0; i < acc->n; i++)
+            r->pseudo_temperature[acc->base + i] = (float)acc->sel.temperature;
         st = duo_search_patterns(m, a, acc->o->alphabet, r->searched, acc->o->share_prefixes,
                                  accumulate, acc, &r->counts);
     }
@@ -425,6 +432,7 @@ static int token_arrays(duo_oracle_result *r, token_array *out)
             out[n++] = (token_array){r->select[k].pseudo_min, sizeof(float)};
         }
     out[n++] = (token_array){r->pseudo_target, sizeof *r->pseudo_target};
+    out[n++] = (token_array){r->pseudo_temperature, sizeof *r->pseudo_temperature};
     return n;
 }
 
@@ -437,7 +445,7 @@ static duo_status gather_ranks(accumulator *acc, size_t n_windows, size_t ctx, s
     if (w1 > n_windows)
         w1 = n_windows;
     duo_spread tokens = part.count ? (duo_spread){w0 * ctx, (w1 - w0) * ctx} : (duo_spread){0, 0};
-    token_array arrays[3 + 5 * (DUO_MAX_LAYERS + 1)];
+    token_array arrays[4 + 5 * (DUO_MAX_LAYERS + 1)];
     int n = token_arrays(r, arrays);
     for (int i = 0; i < n; i++)
         DUO_TRY(duo_spread_gather(arrays[i].data, arrays[i].elem, tokens));
@@ -569,5 +577,7 @@ void duo_oracle_result_free(duo_oracle_result *r)
         duo_select_budget_free(&r->select[k]);
     }
     free(r->pseudo_target);
+    free(r->pseudo_temperature);
     r->pseudo_target = NULL;
+    r->pseudo_temperature = NULL;
 }

@@ -98,6 +98,8 @@ typedef struct duo_oracle_result {
     /* Per token: the pseudo-label drawn from all-big's prediction; per token
      * and budget, the selectors' state (oracle_select.h). */
     int32_t *pseudo_target;
+    float *pseudo_temperature; /* per token: its batch's temperature */
+    double pseudo_temperature_mean;
     duo_select_budget select[DUO_MAX_LAYERS + 1];
 } duo_oracle_result;
 

@@ -6,7 +6,8 @@
 #include "base/rng.h"
 #include "ops/loss.h"
 
-int32_t duo_select_pseudo_label(const float *logits, size_t V, uint64_t seed, uint64_t index)
+int32_t duo_select_pseudo_label(const float *logits, size_t V, double temperature, uint64_t seed,
+                                uint64_t index)
 {
     duo_rng rng = duo_rng_seeded(seed ^ duo_mix64(index + 1));
     double u = (double)(duo_rng_next(&rng) >> 11) * (1.0 / 9007199254740992.0);
@@ -14,14 +15,62 @@ int32_t duo_select_pseudo_label(const float *logits, size_t V, uint64_t seed, ui
     for (size_t i = 1; i < V; i++)
         max = fmax(max, logits[i]);
     for (size_t i = 0; i < V; i++)
-        sum += exp((double)logits[i] - max);
+        sum += exp(((double)logits[i] - max) / temperature);
     double target = u * sum, run = 0;
     for (size_t i = 0; i < V; i++) {
-        run += exp((double)logits[i] - max);
+        run += exp(((double)logits[i] - max) / temperature);
         if (target < run)
             return (int32_t)i;
     }
     return (int32_t)(V - 1); /* u * sum rounded up to the total */
+}
+
+/* Mean loss of softmax(logits / T) over the fitting tokens. */
+static double scaled_nll(const float *logits, const int32_t *targets, size_t N, size_t V,
+                         size_t stride, double temperature)
+{
+    double sum = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < N; i += stride) {
+        if (targets[i] < 0)
+            continue;
+        const float *x = logits + i * V;
+        double max = x[0], s = 0;
+        for (size_t v = 1; v < V; v++)
+            max = fmax(max, x[v]);
+        for (size_t v = 0; v < V; v++)
+            s += exp(((double)x[v] - max) / temperature);
+        sum += log(s) - ((double)x[targets[i]] - max) / temperature;
+        n++;
+    }
+    return n ? sum / (double)n : 0;
+}
+
+double duo_select_temperature(const float *logits, const int32_t *targets, size_t N, size_t V)
+{
+    size_t stride = N > DUO_SELECT_FIT_TOKENS ? (N + DUO_SELECT_FIT_TOKENS - 1) / DUO_SELECT_FIT_TOKENS : 1;
+    /* Golden-section search on log T in [log 1/4, log 4]. */
+    const double phi = 0.6180339887498949;
+    double a = log(0.25), b = log(4.0);
+    double c = b - phi * (b - a), d = a + phi * (b - a);
+    double fc = scaled_nll(logits, targets, N, V, stride, exp(c));
+    double fd = scaled_nll(logits, targets, N, V, stride, exp(d));
+    for (int it = 0; it < DUO_SELECT_FIT_STEPS; it++) {
+        if (fc <= fd) {
+            b = d;
+            d = c;
+            fd = fc;
+            c = b - phi * (b - a);
+            fc = scaled_nll(logits, targets, N, V, stride, exp(c));
+        } else {
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + phi * (b - a);
+            fd = scaled_nll(logits, targets, N, V, stride, exp(d));
+        }
+    }
+    return exp((a + b) / 2);
 }
 
 duo_status duo_select_budget_alloc(duo_select_budget *b, size_t tokens)
@@ -127,9 +176,11 @@ duo_status duo_select_set_pseudo(duo_model *m, duo_activations *a, duo_select_de
 {
     size_t N = d->N, V = (size_t)m->config.vocab;
     DUO_TRY(duo_buffer_read(m->rt, duo_activations_logits(a), 0, N * V * sizeof(float), d->logits));
+    d->temperature = duo_select_temperature(d->logits, targets, N, V);
     for (size_t i = 0; i < N; i++)
         d->pseudo[i] = targets[i] < 0 ? -1
-                                       : duo_select_pseudo_label(d->logits + i * V, V, seed, base + i);
+                                       : duo_select_pseudo_label(d->logits + i * V, V, d->temperature,
+                                                                 seed, base + i);
     return duo_buffer_write(m->rt, d->pseudo_targets, 0, N * sizeof(int32_t), d->pseudo);
 }
 

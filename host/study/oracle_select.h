@@ -11,14 +11,16 @@
  * the oracle does.
  *
  * Selection-only control: each token gets a pseudo-label drawn (seeded) from
- * the all-big prediction, and the oracle is run against it: every pattern's
- * loss on the pseudo-label, the per-token minimum and the best fixed pattern.
- * Against a label drawn from all-big's own distribution no pattern is better
- * than all-big in expectation (Gibbs: E_{y~q}[-log q_j(y)] >= H(q)), so all
- * that this oracle gains over its fixed pattern is selection by the label
- * among the same candidates, with the same spread and correlation, carrying
- * no information about the token beyond the all-big prediction. The control
- * at budget k is the fixed pattern's true loss minus that gain:
+ * the all-big prediction, calibrated: softmax(z / T) with T fitted per batch
+ * on the true labels (the NLL-minimising temperature), so the pseudo-labels
+ * are as hard as the true ones; the oracle is run against them: every
+ * pattern's loss on the pseudo-label, the per-token minimum and the best
+ * fixed pattern. The pseudo-labels carry no information about the token
+ * beyond the (calibrated) all-big prediction: against a label drawn from q
+ * no prediction beats q in expectation (Gibbs: E_{y~q}[-log p(y)] >= H(q)),
+ * so what this oracle gains over its fixed pattern is selection by the label
+ * among the same candidates, with the same spread and correlation. The
+ * control at budget k is the fixed pattern's true loss minus that gain:
  *   control(k) = fixed(k) - (pseudo_fixed(k) - pseudo_oracle(k)). */
 #ifndef DUOCL_HOST_ORACLE_SELECT_H
 #define DUOCL_HOST_ORACLE_SELECT_H
@@ -34,9 +36,18 @@
 #define DUO_SELECT_PSEUDO_SEED 0x70736575646fULL
 
 /* Pseudo-label of token `index` (the domain's token number, so the draw does
- * not depend on batching or on how the batches are spread): inverse CDF of
- * softmax(logits[0..V)) in double at a uniform drawn from (seed, index). */
-int32_t duo_select_pseudo_label(const float *logits, size_t V, uint64_t seed, uint64_t index);
+ * not depend on how the batches are spread over ranks): inverse CDF of
+ * softmax(logits[0..V) / temperature) in double at a uniform drawn from
+ * (seed, index). */
+int32_t duo_select_pseudo_label(const float *logits, size_t V, double temperature, uint64_t seed,
+                                uint64_t index);
+
+/* The temperature T in [1/4, 4] minimising the mean loss of softmax(logits /
+ * T) on the targets (negative: masked) of at most DUO_SELECT_FIT_TOKENS
+ * tokens of the N (every ceil(N / that)-th), by DUO_SELECT_FIT_STEPS steps
+ * of golden-section search on log T, in double. */
+enum { DUO_SELECT_FIT_TOKENS = 512, DUO_SELECT_FIT_STEPS = 40 };
+double duo_select_temperature(const float *logits, const int32_t *targets, size_t N, size_t V);
 
 /* Per-token state of one budget, over one domain's tokens. */
 typedef struct duo_select_budget {
@@ -68,6 +79,7 @@ typedef struct duo_select_device {
     size_t N;
     cl_mem pseudo_targets, pseudo_losses, entropy, max_prob;
     int32_t *pseudo;                   /* (N) host copy of the pseudo-labels */
+    double temperature;                /* the batch's calibration of all-big */
     float *logits;                     /* (N, V) host copy of all-big's logits */
     float *h_entropy, *h_max_prob, *h_pseudo_losses; /* (N) each, the last pattern's */
 } duo_select_device;
@@ -76,9 +88,9 @@ duo_status duo_select_device_create(duo_model *m, duo_activations *a, duo_select
 void duo_select_device_destroy(duo_select_device *d);
 
 /* After an all-big forward of the batch whose targets are `targets` (N, host,
- * negative = masked): draws each unmasked token's pseudo-label from the
- * logits (token i of the batch is the domain's token base + i) and uploads
- * them (masked tokens: -1). */
+ * negative = masked): fits the batch's temperature, draws each unmasked
+ * token's pseudo-label from the scaled logits (token i of the batch is the
+ * domain's token base + i) and uploads them (masked tokens: -1). */
 duo_status duo_select_set_pseudo(duo_model *m, duo_activations *a, duo_select_device *d,
                                  const int32_t *targets, uint64_t base, uint64_t seed);
 

@@ -4,6 +4,7 @@
  * study/oracle_tokens.h):
  *   { "run", "checkpoint", "alphabet", "random_n", "layers", "ctx", "device",
  *     "domains": { DOMAIN: { "tokens", "bytes", "all_small": M, "all_big": M,
+ *                            "pseudo_temperature" (the control's calibration),
  *                            "budgets": [ { "k", "patterns", "oracle": M,
  *                                           "fixed": M + "pattern", "flop_fraction",
  *                                           "random": M + "pattern", "mean_all": M,
@@ -90,6 +91,7 @@ static void summarise(const duo_oracle_result *r, const duo_model_config *mc, ui
     out->bytes = bytes;
     out->all_small = score(r->all_small, r->tokens, bytes);
     out->all_big = score(r->all_big, r->tokens, bytes);
+    out->pseudo_temperature = r->pseudo_temperature_mean;
     out->layer_evals = r->counts.layer_evals;
     out->naive_layer_evals = r->counts.naive_layer_evals;
     for (int k = 0; k <= r->layers; k++) {
@@ -203,6 +205,7 @@ static duo_status write_result(const char *path, const char *run_dir, const duo_
         cJSON_AddNumberToObject(dj, "bytes", (double)r->bytes);
         cJSON_AddItemToObject(dj, "all_small", metric(r->all_small));
         cJSON_AddItemToObject(dj, "all_big", metric(r->all_big));
+        cJSON_AddNumberToObject(dj, "pseudo_temperature", r->pseudo_temperature);
         cJSON *budgets = cJSON_AddArrayToObject(dj, "budgets");
         for (int k = 0; k <= s->layers; k++)
             if (r->searched[k])

@@ -92,6 +92,7 @@ typedef struct duo_oracle_domain_summary {
     uint64_t tokens;      /* tokens scored: whole windows */
     uint64_t bytes;       /* bytes of their text (the domain's bytes per token x tokens) */
     duo_oracle_score all_small, all_big;
+    double pseudo_temperature; /* the selection-only control's calibration of all-big (mean T) */
     bool searched[DUO_ORACLE_MAX_LAYERS + 1];
     duo_oracle_budget_summary budget[DUO_ORACLE_MAX_LAYERS + 1]; /* [k], where searched */
     bool has_varying;     /* every budget k(t) of the experiment was searched */
