@@ -4,7 +4,7 @@
 # the byte shards so it needs no 4096-token tokenizer) for STEPS steps,
 # ROUNDS times each of
 #   1rank-allcores  one process, PoCL on every core (what a user runs today)
-#   1rank-1core     one process, PoCL on one core (POCL_CPU_MAX_CU_COUNT=1)
+#   1rank-1core     one process, PoCL on one thread (POCL_MAX_PTHREAD_COUNT=1)
 #   2ranks-1core    mpirun -np 2, one core each (the ranks share the machine)
 # in turn. Prints each run's tokens/s (mean over the steps after the first,
 # the global batch per step), and for the ranks the bytes summed per step and
@@ -34,7 +34,7 @@ run() { # label, command...
 echo "mpi_scaling: configs/bench.json model, byte shards, $steps steps, $rounds rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$rounds"); do
     echo "round $r"
-    run 1rank-allcores env -u POCL_CPU_MAX_CU_COUNT "$duocl"
-    run 1rank-1core env POCL_CPU_MAX_CU_COUNT=1 "$duocl"
-    run 2ranks-1core mpirun --allow-run-as-root --oversubscribe -np 2 -x POCL_CPU_MAX_CU_COUNT=1 "$duocl"
+    run 1rank-allcores env -u POCL_MAX_PTHREAD_COUNT "$duocl"
+    run 1rank-1core env POCL_MAX_PTHREAD_COUNT=1 "$duocl"
+    run 2ranks-1core mpirun --allow-run-as-root --oversubscribe -np 2 -x POCL_MAX_PTHREAD_COUNT=1 "$duocl"
 done

@@ -3,7 +3,7 @@
 # usage: mpi_comm.sh MPIRUN CHECK_BINARY
 set -u
 mpirun=$1 check=$2
-export OMPI_MCA_rmaps_base_oversubscribe=1 POCL_CPU_MAX_CU_COUNT=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 POCL_MAX_PTHREAD_COUNT=1
 status=0
 for n in 1 2 3; do
     if timeout 120 "$mpirun" --allow-run-as-root --oversubscribe -np "$n" "$check"; then

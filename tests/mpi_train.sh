@@ -22,12 +22,12 @@ work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 . "$(dirname "$0")/lib.sh"
-export POCL_CPU_MAX_CU_COUNT=1 DUOCL_DEVICE=cpu DUOCL_PARAM_HASHES=${DUOCL_PARAM_HASHES:-}
+export POCL_MAX_PTHREAD_COUNT=1 DUOCL_DEVICE=cpu DUOCL_PARAM_HASHES=${DUOCL_PARAM_HASHES:-}
 ranks() { # N duocl-args...: duocl under mpirun with N ranks
     n=$1
     shift
     timeout 600 "$mpirun" --allow-run-as-root --oversubscribe -np "$n" \
-        -x POCL_CPU_MAX_CU_COUNT -x DUOCL_DEVICE -x DUOCL_PARAM_HASHES "$duocl" "$@"
+        -x POCL_MAX_PTHREAD_COUNT -x DUOCL_DEVICE -x DUOCL_PARAM_HASHES "$duocl" "$@"
 }
 
 make_shards >"$work/prepare.out" 2>&1 || { cat "$work/prepare.out"; exit 1; }
@@ -79,7 +79,7 @@ check "2 ranks: validation within 1e-5 of 1 rank's" \
     python3 "$work/close.py" "$work/two/log.jsonl" "$work/one/log.jsonl" 1e-5 eval
 check "2 ranks: rank 0 reports the all-reduce" grep -q "gradient all-reduce over 2 ranks" "$work/two.out"
 check "2 ranks: train.batch 3 is refused naming train.batch" \
-    bash -c "'$mpirun' --allow-run-as-root --oversubscribe -np 2 -x POCL_CPU_MAX_CU_COUNT \
+    bash -c "'$mpirun' --allow-run-as-root --oversubscribe -np 2 -x POCL_MAX_PTHREAD_COUNT \
              '$duocl' train '$work/tiny.json' --run-dir '$work/odd' --set train.batch=3 >'$work/odd.out' 2>&1;
              rc=\$?; cat '$work/odd.out'; [ \$rc -eq 1 ] && grep -q 'train.batch is 3' '$work/odd.out'"
 

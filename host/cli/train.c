@@ -99,6 +99,11 @@ void cli_print_train_event(const duo_train_event *e, void *progress)
         print_eval(stdout, e->eval, true);
         printf("trained %ld steps (%ld in this process) at %.0f tokens/s; run time %s\n", e->steps,
                e->steps - p->first_step, e->train_tokens_per_s, elapsed);
+        long here = e->steps - p->first_step;
+        if (here > 0 && e->grad_sum_s > 0)
+            printf("gradient sum per step on rank 0: read to the host %.1f ms, summed over the "
+                   "ranks %.1f ms, written back %.1f ms\n", 1e3 * e->grad_read_s / (double)here,
+                   1e3 * e->grad_sum_s / (double)here, 1e3 * e->grad_write_s / (double)here);
         break;
     }
     }

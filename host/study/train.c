@@ -515,7 +515,8 @@ duo_status duo_train(duo_runtime *rt, const duo_config *config, const duo_train_
     }
     if (st == DUO_OK) {
         duo_train_event e = {.kind = DUO_TRAIN_EVENT_DONE, .step = config->train.steps,
-                             .eval = &r.eval};
+                             .eval = &r.eval, .grad_read_s = r.opt.sync.read_s,
+                             .grad_sum_s = r.opt.sync.sum_s, .grad_write_s = r.opt.sync.write_s};
         emit(&r, &e);
     }
     if (r.log && fclose(r.log) != 0 && st == DUO_OK)
