@@ -163,6 +163,7 @@ void rpt_section_reach(rpt_run *run, rpt_buf *h)
                "oracle.json, or a router not trained or not evaluated).</p>\n");
     const cJSON *od;
     cJSON_ArrayForEach(od, rj_get(run->oracle.json, "domains"))
-        domain_table(run, h, od, L, random_n);
+        if (od->string && cJSON_IsObject(od))
+            domain_table(run, h, od, L, random_n);
     rb_puts(h, "</section>\n");
 }
