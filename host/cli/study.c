@@ -21,13 +21,18 @@ static const char HELP[] =
     "  oracle      duocl oracle, every budget\n"
     "  router-kK   duocl router train at K = L/3, L/2, 2L/3, then duocl eval with it\n"
     "              (argmax and exact budget)\n"
-    "  difficulty  duocl difficulty at budget 1 (difficulty-k1.json) and L/2\n"
-    "              (difficulty.json, shown in the report)\n"
+    "  router-kK-s2, oracle-router-kK, oracle-router-kK-s2, signal-router-kK\n"
+    "              at each K: the budget-loss router of seed 2, the oracle-taught\n"
+    "              routers (--teacher oracle) of seeds 1 and 2, the signal router\n"
+    "              (duocl router signal), each evaluated (issue 16)\n"
+    "  difficulty  duocl difficulty --signals at budget 1 (difficulty-k1.json) and\n"
+    "              L/2 (difficulty.json, shown in the report)\n"
     "  report      duocl report: RUN/report.html\n"
     "Markers of finished stages are in RUN/study/. Ctrl-C stops after saving what\n"
     "the running stage can save; run the same command again to continue.";
 
-enum { DEVICE, RUN_DIR, ORACLE_TOKENS, ROUTER_STEPS, ROUTER_BATCH, NO_TUNE, N_OPTIONS };
+enum { DEVICE, RUN_DIR, ORACLE_TOKENS, ROUTER_STEPS, ROUTER_BATCH, TEACHER_WINDOWS, NO_TUNE,
+       N_OPTIONS };
 
 
 /* What the printers of the stages keep between events. */
@@ -128,6 +133,8 @@ static int run_study(int argc, char **argv)
         {"oracle-tokens", "N", "validation tokens per domain for eval and oracle (default 4096)", NULL},
         {"router-steps", "N", "steps of each router's training (default 100)", NULL},
         {"router-batch", "B", "windows per router training step (default 4)", NULL},
+        {"teacher-windows", "N", "training windows the oracle searches for the oracle-taught and "
+                                 "signal routers (default 64)", NULL},
         {"no-tune", NULL, "leave out the tune stage (GEMMs stay as they are)", NULL},
     };
     const char *config_path;
@@ -136,9 +143,10 @@ static int run_study(int argc, char **argv)
         return code;
     duo_study_options so;
     duo_study_defaults(&so);
-    long tokens = (long)so.oracle_tokens, steps = so.router_steps, batch = so.router_batch;
+    long tokens = (long)so.oracle_tokens, steps = so.router_steps, batch = so.router_batch,
+         teacher = so.teacher_windows;
     if (!whole(&o[ORACLE_TOKENS], 1, 1L << 40, &tokens) || !whole(&o[ROUTER_STEPS], 1, 10000000, &steps) ||
-        !whole(&o[ROUTER_BATCH], 1, 4096, &batch))
+        !whole(&o[ROUTER_BATCH], 1, 4096, &batch) || !whole(&o[TEACHER_WINDOWS], 1, 65536, &teacher))
         return CLI_USER_ERROR;
     duo_config config;
     duo_status st = duo_config_load(config_path, &config);
@@ -156,6 +164,7 @@ static int run_study(int argc, char **argv)
     so.oracle_tokens = (size_t)tokens;
     so.router_steps = (int)steps;
     so.router_batch = (int)batch;
+    so.teacher_windows = (int)teacher;
     so.tune = o[NO_TUNE].value == NULL;
     so.fetch_command = fetch;
     so.stop = cli_catch_interrupts("\nduocl study: stopping the running stage after what it can "

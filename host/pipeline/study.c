@@ -330,6 +330,103 @@ static duo_status router_stage(study *s, const void *arg)
     return eval_one(s, spec);
 }
 
+/* ---- issue 16: more routers per budget ---- */
+
+/* What the routers of a budget stage train: which teacher and seed. */
+typedef struct router_kind {
+    int budget;
+    const char *teacher; /* "budget" or "oracle" */
+    uint64_t seed;
+} router_kind;
+
+/* A router of another teacher or seed at budget k (the budget-loss router
+ * of seed 1 is router_stage's), then evaluated with argmax and exact
+ * routing. */
+static duo_status more_router_stage(study *s, const void *arg)
+{
+    const router_kind *kind = arg;
+    duo_runtime *rt;
+    DUO_TRY(runtime(s, &rt));
+    duo_router_train_options ro;
+    duo_router_train_defaults(&ro);
+    ro.budget = kind->budget;
+    ro.steps = s->o->router_steps;
+    ro.batch = s->o->router_batch;
+    ro.seed = kind->seed;
+    ro.teacher = kind->teacher;
+    ro.teacher_windows = s->o->teacher_windows;
+    if (strcmp(kind->teacher, "oracle") == 0)
+        ro.alpha = 3; /* `duocl router train --teacher oracle`'s default */
+    ro.stop = s->o->stop;
+    ro.callback = s->o->on_router;
+    ro.user = s->o->user;
+    DUO_TRY(duo_router_train(rt, s->run_dir, &ro));
+    char dir[1200], path[1300], spec[1400];
+    DUO_TRY(duo_router_train_dir(s->run_dir, &ro, dir, sizeof dir));
+    DUO_TRY(duo_run_path(dir, DUO_ROUTER_MODEL, path, sizeof path));
+    snprintf(spec, sizeof spec, "router:%s", path);
+    DUO_TRY(eval_one(s, spec));
+    snprintf(spec, sizeof spec, "router:%s,exact", path);
+    return eval_one(s, spec);
+}
+
+/* Fits the signal router at budget k (rank 0 alone under MPI). */
+static duo_status signal_router_fit(study *s, const void *arg)
+{
+    int k = *(const int *)arg;
+    duo_runtime *rt;
+    DUO_TRY(runtime(s, &rt));
+    duo_signal_router_options so = {.budget = k, .teacher_windows = s->o->teacher_windows,
+                                    .seed = 1};
+    duo_signal_router_summary *r = calloc(1, sizeof *r);
+    if (!r)
+        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the signal router");
+    duo_status st = duo_signal_router_train(rt, s->run_dir, &so, r);
+    if (st == DUO_OK)
+        note(s, "signal-router", "k=%d: %s%s (Spearman with the benefit %+.3f on training windows)",
+             k, r->sign < 0 ? "-" : "", r->signal, r->spearman);
+    free(r);
+    return st;
+}
+
+/* The signal router at budget k, then evaluated. */
+static duo_status signal_router_stage(study *s, const void *arg)
+{
+    int k = *(const int *)arg;
+    DUO_TRY(on_root(s, signal_router_fit, arg));
+    char dir[1200], path[1300], spec[1400];
+    DUO_TRY(duo_run_router_dir(s->run_dir, k, "SB-signal", dir, sizeof dir));
+    DUO_TRY(duo_run_path(dir, DUO_ROUTER_SIGNAL, path, sizeof path));
+    snprintf(spec, sizeof spec, "signal:%s", path);
+    return eval_one(s, spec);
+}
+
+/* For budget k: the budget-loss router of seed 2, the oracle-taught routers
+ * of seeds 1 and 2, the signal router; each its own stage. *all gets their keys. */
+static duo_status more_routers(study *s, int *k, uint64_t train, uint64_t *all)
+{
+    char settings[96];
+    snprintf(settings, sizeof settings, "%d/%d/%d", s->o->router_steps, s->o->router_batch,
+             s->o->teacher_windows);
+    const router_kind kinds[3] = {{*k, "budget", 2}, {*k, "oracle", 1}, {*k, "oracle", 2}};
+    static const char *const names[3] = {"router-k%d-s2", "oracle-router-k%d",
+                                         "oracle-router-k%d-s2"};
+    uint64_t key, oracle_router = 0;
+    for (int i = 0; i < 3; i++) {
+        char name[48];
+        snprintf(name, sizeof name, names[i], *k);
+        DUO_TRY(stage(s, name, settings, train, more_router_stage, &kinds[i], &key));
+        *all = duo_fnv1a_text(*all, name) ^ key;
+        if (i == 1)
+            oracle_router = key; /* the pool of the oracle's search is its */
+    }
+    char name[48];
+    snprintf(name, sizeof name, "signal-router-k%d", *k);
+    DUO_TRY(stage(s, name, settings, oracle_router, signal_router_stage, k, &key));
+    *all = duo_fnv1a_text(*all, name) ^ key;
+    return DUO_OK;
+}
+
 /* Budget 1 goes to difficulty-k1.json; L/2, which the report shows, to
  * difficulty.json. */
 static duo_status difficulty_stage(study *s, const void *arg)
@@ -349,6 +446,7 @@ static duo_status difficulty_stage(study *s, const void *arg)
         d.stop = s->o->stop;
         d.callback = s->o->on_difficulty;
         d.user = s->o->user;
+        DUO_TRY(runtime(s, &d.runtime)); /* the cheap signals (issue 16) */
         duo_difficulty_summary *r = calloc(1, sizeof *r);
         if (!r)
             return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the difficulty results");
@@ -381,7 +479,7 @@ void duo_study_default_run_dir(const char *config_path, char *out, size_t cap)
 void duo_study_defaults(duo_study_options *o)
 {
     *o = (duo_study_options){.oracle_tokens = 4096, .router_steps = 100, .router_batch = 4,
-                             .tune = true};
+                             .teacher_windows = 64, .tune = true};
 }
 
 static duo_status run_stages(study *s)
@@ -393,7 +491,7 @@ static duo_status run_stages(study *s)
         if (budgets[i] > 0 && (n_budgets == 0 || budgets[n_budgets - 1] != budgets[i]))
             budgets[n_budgets++] = budgets[i];
     bool tuning = s->o->tune;
-    s->stages = 6 + tuning + n_budgets;
+    s->stages = 6 + tuning + 5 * n_budgets;
     /* Which stage reads which: data -> train -> {eval, oracle, routers};
      * oracle -> difficulty; everything -> report. */
     uint64_t tune, data, train, eval, oracle, router, difficulty, report, all;
@@ -414,7 +512,11 @@ static duo_status run_stages(study *s)
         DUO_TRY(stage(s, name, router_settings, train, router_stage, &budgets[i], &router));
         all = duo_fnv1a_text(all, name) ^ router;
     }
-    DUO_TRY(stage(s, "difficulty", "", oracle, difficulty_stage, NULL, &difficulty));
+    /* The signals read the budget-loss router of L/2. */
+    uint64_t routers = all;
+    for (int i = 0; i < n_budgets; i++)
+        DUO_TRY(more_routers(s, &budgets[i], train, &all));
+    DUO_TRY(stage(s, "difficulty", "signals", routers, difficulty_stage, NULL, &difficulty));
     return stage(s, "report", "", all ^ difficulty, report_on_root, NULL, &report);
 }
 

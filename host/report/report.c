@@ -419,6 +419,7 @@ void rpt_render(rpt_run *run, rpt_plotter *plotter, rpt_buf *html)
     rpt_section_placement(run, plotter, html);
     rpt_section_router(run, plotter, html);
     rpt_section_difficulty(run, html);
+    rpt_section_signals(run, html);
     rb_puts(html, "</main>\n</body></html>\n");
 }
 

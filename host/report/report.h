@@ -169,6 +169,9 @@ void rpt_section_claims(rpt_run *run, rpt_buf *html); /* reads, decides and rend
  * name the run folder run_dir. */
 void rpt_claims_html(const rpt_claims *claims, const char *run_dir, rpt_buf *html);
 void rpt_section_difficulty(rpt_run *run, rpt_buf *html);
+/* Issue 16's cheap signals: their Spearman with the benefit per domain
+ * (difficulty.json's "signals"; report_signals.c). */
+void rpt_section_signals(rpt_run *run, rpt_buf *html);
 /* Issue 16's table: routers, label-free selectors, the control and the
  * oracle per domain and budget (report_reach.c). */
 void rpt_section_reach(rpt_run *run, rpt_buf *html);

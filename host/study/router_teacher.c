@@ -337,7 +337,7 @@ duo_status duo_router_teacher_cache(const char *run_dir, int budget, int pool_wi
                                     size_t cap)
 {
     char name[96];
-    snprintf(name, sizeof name, "%s/oracle-pool-k%d-w%d.bin", DUO_RUN_ROUTERS, budget,
+    snprintf(name, sizeof name, "%s/" DUO_ROUTER_TEACHER_POOL, DUO_RUN_ROUTERS, budget,
              pool_windows);
     return duo_run_path(run_dir, name, out, cap);
 }

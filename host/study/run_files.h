@@ -12,6 +12,11 @@
  *   RUN/difficulty-k1.json        the same at budget 1           (pipeline/study.c)
  *   RUN/router/k<K>-<A>/          a router: router.ckpt, latest.ckpt, log.jsonl
  *                                                                (study/router_train.c)
+ *   RUN/router/k<K>-<A>[-oracle][-s<S>]/  the same, of the oracle teacher and
+ *                                 other seeds (duo_router_train_dir)
+ *   RUN/router/k<K>-SB-signal/signal.json  a signal router  (study/signal_router.c)
+ *   RUN/router/oracle-pool-k<K>-w<P>.bin   the oracle teacher's searched training
+ *                                 windows, kept for the other seeds (study/router_teacher.c)
  *   RUN/report.html               the report                     (report/)
  *   RUN/study/<stage>.done        markers of finished study stages (pipeline/study.c) */
 #ifndef DUOCL_HOST_RUN_FILES_H
@@ -34,5 +39,7 @@
 #define DUO_ROUTER_MODEL "router.ckpt"
 #define DUO_ROUTER_LATEST "latest.ckpt"
 #define DUO_ROUTER_LOG "log.jsonl"
+#define DUO_ROUTER_SIGNAL "signal.json" /* in k<K>-SB-signal/ */
+#define DUO_ROUTER_TEACHER_POOL "oracle-pool-k%d-w%d.bin" /* in router/: budget, windows */
 
 #endif

@@ -22,7 +22,6 @@
 #include "signals.h"
 
 enum { FREQ_WINDOWS = 256, DEFAULT_POOL = 64, MAX_FILE = 1 << 24 };
-#define SIGNAL_FILE "signal.json"
 
 struct duo_signal_router {
     duo_model *m;
@@ -351,7 +350,7 @@ duo_status duo_signal_router_train(duo_runtime *rt, const char *run_dir,
     if (st == DUO_OK)
         st = duo_run_router_dir(run_dir, o->budget, "SB-signal", out->dir, sizeof out->dir);
     if (st == DUO_OK)
-        st = duo_run_path(out->dir, SIGNAL_FILE, out->path, sizeof out->path);
+        st = duo_run_path(out->dir, DUO_ROUTER_SIGNAL, out->path, sizeof out->path);
     if (st == DUO_OK)
         st = duo_activations_create(f.model, (size_t)f.config.train.batch,
                                     (size_t)f.config.model.ctx, false, &f.a);

@@ -64,6 +64,9 @@ typedef struct duo_study_options {
     size_t oracle_tokens;      /* validation tokens per domain for eval and oracle */
     int router_steps;          /* steps of each router's training */
     int router_batch;          /* windows per router training step */
+    /* Issue 16: the oracle-taught routers' and the signal router's training
+     * windows searched by the oracle (0: 64). */
+    int teacher_windows;
     bool tune;                 /* run the tune stage */
     /* Run (by the shell) when the corpora are missing, e.g.
      * "python3 scripts/fetch_corpora.py"; NULL: missing corpora are an error. */
