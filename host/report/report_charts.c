@@ -278,6 +278,47 @@ static void token_sets_note(const rpt_run *run, rpt_buf *h)
     rb_puts(h, "</code> (with SPEC all-small, all-big and each router).</div>\n");
 }
 
+/* The routers of eval.json in a domain, one series per kind, seed and
+ * ",exact" (every budget's point in it: the x position says the budget):
+ * colour by kind (budget loss, oracle-taught, signal), filled or open for
+ * argmax or exact, triangles for seed 1 and squares for other seeds. Appends
+ * the data blocks to s and the plot clauses to `plot`; true if a point was
+ * placed on the oracle's scale. */
+static bool router_points(rpt_buf *s, const rpt_run *run, const cJSON *od, char *plot, size_t cap)
+{
+    static const char *const kind_colour[] = {"#1f78b4", "#e7298a", "#66a61e"};
+    static const char *const kind_name[] = {"budget-loss", "oracle-taught", "signal"};
+    bool mapped = false;
+    for (int kind = 0; kind < 3; kind++)
+        for (int other_seed = 0; other_seed < 2; other_seed++)
+            for (int exact = 0; exact < 2; exact++) {
+                int n = 0;
+                for (int r = 0; r < run->n_router_evals; r++) {
+                    const rpt_router_eval *re = &run->router_eval[r];
+                    const cJSON *d = eval_domain(re->entry, od->string);
+                    if (!d || re->kind != kind || (re->seed != 1) != other_seed || re->exact != exact)
+                        continue;
+                    if (n++ == 0)
+                        rb_printf(s, "$routers%d%d%d << EOD\n", kind, other_seed, exact);
+                    bool m;
+                    datum(s, rj_num(d, "budget"));
+                    datum(s, rpt_eval_ppl(run, od, d, &m));
+                    rb_puts(s, "\n");
+                    mapped |= m;
+                }
+                if (n == 0)
+                    continue;
+                rb_puts(s, "EOD\n");
+                char one[200];
+                snprintf(one, sizeof one, ", $routers%d%d%d using 1:2 with points pt %d ps 1.3 lc rgb '%s' title '%s%s%s'",
+                         kind, other_seed, exact, other_seed ? (exact ? 4 : 5) : (exact ? 8 : 9),
+                         kind_colour[kind], kind_name[kind], other_seed ? " s2+" : "",
+                         exact ? " exact" : " router");
+                strncat(plot, one, cap - strlen(plot) - 1);
+            }
+    return mapped;
+}
+
 static void budget_chart(rpt_run *run, rpt_plotter *p, rpt_buf *h, const char *domain, const cJSON *od)
 {
     int L = rpt_layers(run);
@@ -307,22 +348,7 @@ static void budget_chart(rpt_run *run, rpt_plotter *p, rpt_buf *h, const char *d
     bool any_random = other_points(&s, run, od, false, &mapped) > 0;
     rb_puts(&s, "EOD\n");
     char routers[2048] = "";
-    for (int r = 0; r < run->n_router_evals; r++) {
-        const rpt_router_eval *re = &run->router_eval[r];
-        const cJSON *d = eval_domain(re->entry, domain);
-        if (!d)
-            continue;
-        bool m;
-        rb_printf(&s, "$router%d << EOD\n", r);
-        datum(&s, rj_num(d, "budget"));
-        datum(&s, rpt_eval_ppl(run, od, d, &m));
-        rb_printf(&s, "\nEOD\n");
-        mapped |= m;
-        char one[160];
-        snprintf(one, sizeof one, ", $router%d using 1:2 with points lt %d lc rgb '%s' title '%s'", r,
-                 re->exact ? 6 : 5, PALETTE[(re->k < 0 ? 0 : re->k) % PALETTE_N], re->label);
-        strncat(routers, one, sizeof routers - strlen(routers) - 1);
-    }
+    mapped |= router_points(&s, run, od, routers, sizeof routers);
     double big = rj_num2(od, "all_big", "ppl"), small = rj_num2(od, "all_small", "ppl");
     /* The horizontal references, when oracle.json has them. */
     char refs[2][96] = {"", ""};
@@ -332,15 +358,15 @@ static void budget_chart(rpt_run *run, rpt_plotter *p, rpt_buf *h, const char *d
         snprintf(refs[1], sizeof refs[1], "%.9g with lines lt 7 title 'all-big', ", big);
     rb_printf(&s, "set title '%s'\nset xlabel 'budget k: BIG layers per token (of %d)'\n"
                   "set ylabel 'perplexity (per token)'\nset xrange [-0.25:%g]\nset xtics 1\n"
-                  "set offsets 0, 0, graph 0.04, graph 0.04\nset key below height 1 maxcols 2 font ',9'\n"
+                  "set offsets 0, 0, graph 0.04, graph 0.04\nset key below height 1 maxrows 7 font ',8'\n"
                   "plot %s%s"
                   "$curves using 1:5 with linespoints lt 4 title 'mean of all patterns', "
                   "'' using 1:4 with linespoints lt 3 title 'best of %d random', "
                   "'' using 1:3 with linespoints lt 2 title 'fixed (best pattern)', "
                   "'' using 1:2 with linespoints lt 1 title 'oracle (per token)'%s%s%s%s\n",
               domain, L, L + 0.25, refs[0], refs[1], random_n,
-              selectors ? ", $curves using 1:6 with linespoints lc rgb '#444444' dt 2 pt 8 title 'lowest entropy (label-free)', "
-                          "'' using 1:7 with linespoints lc rgb '#999999' dt 2 pt 10 title 'highest max-prob (label-free)', "
+              selectors ? ", $curves using 1:6 with linespoints lc rgb '#444444' dt 2 pt 8 title 'lowest entropy', "
+                          "'' using 1:7 with linespoints lc rgb '#999999' dt 2 pt 10 title 'highest max-prob', "
                           "'' using 1:8 with linespoints lc rgb '#000000' dt 3 pt 12 title 'selection-only control'"
                         : "",
               any_pattern ? ", $patterns using 1:2 with points lc rgb '#555555' pt 2 ps 0.9 title 'eval: patterns'" : "",
