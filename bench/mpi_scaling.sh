@@ -29,7 +29,10 @@ run() { # label, command...
         { echo "$label: failed"; tail -5 "$work/out"; return; }
     rate=$(grep -o 'at [0-9]* tokens/s' "$work/out" | grep -o '[0-9]*')
     sums=$(grep -o 'all-reduce over .*' "$work/out")
+    split=$(grep -o 'read to the host .*' "$work/out")
     printf '%-16s %8s tokens/s  %s\n' "$label" "$rate" "$sums"
+    [ -n "$split" ] && printf '%-16s %8s           %s\n' "" "" "$split"
+    return 0
 }
 echo "mpi_scaling: configs/bench.json model, byte shards, $steps steps, $rounds rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$rounds"); do
