@@ -67,7 +67,8 @@ duo_status duo_train_step(duo_model *m, duo_activations *a, duo_optimizer *o,
  * bucket k, scale it, sum it over ranks, write it back. Each bucket is its
  * own read, sum and write, so a device with a second queue could read bucket
  * k+1 (or a layer whose backward is done) while bucket k travels; here the
- * three run one after the other (the queue is in order). */
+ * backward finishes first and the three run one after the other (the queue
+ * is in order). */
 static duo_status sum_gradients(duo_model *m, duo_optimizer *o, float weight)
 {
     size_t n = m->n_params;
@@ -78,6 +79,8 @@ static duo_status sum_gradients(duo_model *m, duo_optimizer *o, float weight)
                             "gradients", n);
     }
     duo_grad_sync_stats *s = &o->sync;
+    /* The backward first (so read_s times the copies, not the device's work). */
+    DUO_TRY(duo_runtime_finish(m->rt));
     for (size_t at = 0; at < n; at += DUO_GRAD_BUCKET_FLOATS) {
         size_t len = n - at < DUO_GRAD_BUCKET_FLOATS ? n - at : DUO_GRAD_BUCKET_FLOATS;
         float *h = o->host_grads + at;
