@@ -134,7 +134,7 @@ static int run_study(int argc, char **argv)
         {"router-steps", "N", "steps of each router's training (default 100)", NULL},
         {"router-batch", "B", "windows per router training step (default 4)", NULL},
         {"teacher-windows", "N", "training windows the oracle searches for the oracle-taught and "
-                                 "signal routers (default 64)", NULL},
+                                 "signal routers (default 32)", NULL},
         {"no-tune", NULL, "leave out the tune stage (GEMMs stay as they are)", NULL},
     };
     const char *config_path;

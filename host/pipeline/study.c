@@ -405,9 +405,11 @@ static duo_status signal_router_stage(study *s, const void *arg)
  * of seeds 1 and 2, the signal router; each its own stage. *all gets their keys. */
 static duo_status more_routers(study *s, int *k, uint64_t train, uint64_t *all)
 {
-    char settings[96];
+    /* The budget-loss router of seed 2 does not read the teacher's windows. */
+    char settings[96], plain[64];
     snprintf(settings, sizeof settings, "%d/%d/%d", s->o->router_steps, s->o->router_batch,
              s->o->teacher_windows);
+    snprintf(plain, sizeof plain, "%d/%d", s->o->router_steps, s->o->router_batch);
     const router_kind kinds[3] = {{*k, "budget", 2}, {*k, "oracle", 1}, {*k, "oracle", 2}};
     static const char *const names[3] = {"router-k%d-s2", "oracle-router-k%d",
                                          "oracle-router-k%d-s2"};
@@ -415,7 +417,8 @@ static duo_status more_routers(study *s, int *k, uint64_t train, uint64_t *all)
     for (int i = 0; i < 3; i++) {
         char name[48];
         snprintf(name, sizeof name, names[i], *k);
-        DUO_TRY(stage(s, name, settings, train, more_router_stage, &kinds[i], &key));
+        DUO_TRY(stage(s, name, i == 0 ? plain : settings, train, more_router_stage, &kinds[i],
+                      &key));
         *all = duo_fnv1a_text(*all, name) ^ key;
         if (i == 1)
             oracle_router = key; /* the pool of the oracle's search is its */
@@ -479,7 +482,7 @@ void duo_study_default_run_dir(const char *config_path, char *out, size_t cap)
 void duo_study_defaults(duo_study_options *o)
 {
     *o = (duo_study_options){.oracle_tokens = 4096, .router_steps = 100, .router_batch = 4,
-                             .teacher_windows = 64, .tune = true};
+                             .teacher_windows = 32, .tune = true};
 }
 
 static duo_status run_stages(study *s)

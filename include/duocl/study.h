@@ -65,7 +65,7 @@ typedef struct duo_study_options {
     int router_steps;          /* steps of each router's training */
     int router_batch;          /* windows per router training step */
     /* Issue 16: the oracle-taught routers' and the signal router's training
-     * windows searched by the oracle (0: 64). */
+     * windows searched by the oracle (duo_study_defaults: 32). */
     int teacher_windows;
     bool tune;                 /* run the tune stage */
     /* Run (by the shell) when the corpora are missing, e.g.
