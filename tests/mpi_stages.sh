@@ -51,6 +51,7 @@ check "keep_1" keep o1 $files
 check "oracle_2_ranks" ranks 2 oracle "$run" $oracle_args
 check "keep_2" keep o2 $files
 check "oracle_2_ranks_same_files" same o1 o2
+check "oracle_2_ranks_json_byte_for_byte" cmp "$work/o1/oracle.json" "$work/o2/oracle.json"
 check "oracle_3_ranks" ranks 3 oracle "$run" $oracle_args
 check "keep_3" keep o3 $files
 check "oracle_3_ranks_same_files" same o1 o3
