@@ -239,9 +239,13 @@ bool cli_rank_device(const char *command, const char *selector, char *buf, size_
     }
     int chosen = -1, match = 0;
     st = duo_devices_select(&list, selector, &chosen);
+    if (st != DUO_OK) {
+        duo_devices_free(&list);
+        return cli_report(st), false;
+    }
     duo_device_type type = chosen >= 0 ? list.devices[chosen].type : DUO_DEVICE_OTHER;
     int count = 0, pick = -1;
-    for (int pass = 0; st == DUO_OK && pass < 2; pass++)
+    for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < list.count; i++) {
             duo_device_list one = {.devices = &list.devices[i], .count = 1, .default_index = 0};
             int ignored;
@@ -255,12 +259,10 @@ bool cli_rank_device(const char *command, const char *selector, char *buf, size_
             else if (match++ == local % count)
                 pick = i;
         }
-    duo_clear_error();
-    if (st == DUO_OK && pick >= 0)
+    duo_clear_error(); /* the devices that did not match */
+    if (pick >= 0)
         snprintf(buf, cap, "%d", list.devices[pick].index);
     duo_devices_free(&list);
-    if (st != DUO_OK)
-        return cli_report(st), false;
     if (pick >= 0)
         *out = buf;
     return true;
