@@ -6,6 +6,8 @@
 #   1rank-allcores  one process, PoCL on every core (what a user runs today)
 #   1rank-1core     one process, PoCL on one thread (POCL_MAX_PTHREAD_COUNT=1)
 #   2ranks-1core    mpirun -np 2, one core each (the ranks share the machine)
+#   2ranks-yield    the same, a rank waiting in MPI yields its core
+#                   (OMPI_MCA_mpi_yield_when_idle=1) instead of spinning
 # in turn. Prints each run's tokens/s (mean over the steps after the first,
 # the global batch per step), and for the ranks the bytes summed per step and
 # the time in the sums (rank 0's wall clock in duo_comm_sum_floats, waiting
@@ -40,4 +42,6 @@ for r in $(seq 1 "$rounds"); do
     run 1rank-allcores env -u POCL_MAX_PTHREAD_COUNT "$duocl"
     run 1rank-1core env POCL_MAX_PTHREAD_COUNT=1 "$duocl"
     run 2ranks-1core mpirun --allow-run-as-root --oversubscribe -np 2 -x POCL_MAX_PTHREAD_COUNT=1 "$duocl"
+    run 2ranks-yield mpirun --allow-run-as-root --oversubscribe -np 2 -x POCL_MAX_PTHREAD_COUNT=1 \
+        -x OMPI_MCA_mpi_yield_when_idle=1 "$duocl"
 done
