@@ -313,6 +313,28 @@ duo_status duo_buffer_read(duo_runtime *rt, cl_mem buffer, size_t offset, size_t
     return DUO_OK;
 }
 
+duo_status duo_buffer_read_start(duo_runtime *rt, cl_mem buffer, size_t offset, size_t bytes,
+                                 void *dst, cl_event *done)
+{
+    *done = NULL;
+    if (bytes == 0)
+        return DUO_OK;
+    DUO_CL(clEnqueueReadBuffer(rt->queue, buffer, CL_FALSE, offset, bytes, dst, 0, NULL, done),
+           "reading a buffer (not blocking)");
+    DUO_CL(clFlush(rt->queue), "flushing the queue");
+    return DUO_OK;
+}
+
+duo_status duo_buffer_write_start(duo_runtime *rt, cl_mem buffer, size_t offset, size_t bytes,
+                                  const void *src)
+{
+    if (bytes == 0)
+        return DUO_OK;
+    DUO_CL(clEnqueueWriteBuffer(rt->queue, buffer, CL_FALSE, offset, bytes, src, 0, NULL, NULL),
+           "writing a buffer (not blocking)");
+    return DUO_OK;
+}
+
 duo_status duo_buffer_fill_zero(duo_runtime *rt, cl_mem buffer, size_t bytes)
 {
     return duo_buffer_fill_byte(rt, buffer, 0, bytes, 0);

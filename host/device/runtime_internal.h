@@ -94,6 +94,14 @@ duo_status duo_buffer_create(duo_runtime *rt, size_t bytes, cl_mem *out);
 duo_status duo_buffer_write(duo_runtime *rt, cl_mem buffer, size_t offset, size_t bytes,
                             const void *src);
 duo_status duo_buffer_read(duo_runtime *rt, cl_mem buffer, size_t offset, size_t bytes, void *dst);
+/* Not blocking, in order with the kernels: a read whose `done` event (NULL
+ * for 0 bytes; the caller waits for it with duo_event_wait and releases it)
+ * says when dst holds the bytes, and a write whose src must stay unchanged
+ * until a later blocking call or wait has passed it. */
+duo_status duo_buffer_read_start(duo_runtime *rt, cl_mem buffer, size_t offset, size_t bytes,
+                                 void *dst, cl_event *done);
+duo_status duo_buffer_write_start(duo_runtime *rt, cl_mem buffer, size_t offset, size_t bytes,
+                                  const void *src);
 duo_status duo_buffer_fill_zero(duo_runtime *rt, cl_mem buffer, size_t bytes);
 duo_status duo_buffer_fill_byte(duo_runtime *rt, cl_mem buffer, size_t offset, size_t bytes,
                                 unsigned char value);

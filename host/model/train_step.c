@@ -63,42 +63,68 @@ duo_status duo_train_step(duo_model *m, duo_activations *a, duo_optimizer *o,
     return update(m, o, train, step, out);
 }
 
-/* m->grads <- sum over ranks of weight * m->grads, bucket by bucket: read
- * bucket k, scale it, sum it over ranks, write it back. Each bucket is its
- * own read, sum and write, so a device with a second queue could read bucket
- * k+1 (or a layer whose backward is done) while bucket k travels; here the
- * backward finishes first and the three run one after the other (the queue
- * is in order). */
+/* m->grads <- sum over ranks of weight * m->grads, bucket by bucket. Once
+ * the backward is done, every bucket's read to the host is enqueued at once
+ * (not blocking); then for each bucket in order: wait for its read, scale it,
+ * sum it over ranks and enqueue its write back. So the device copies bucket
+ * k+1 while bucket k is summed (on a GPU its copy engine runs beside the
+ * host). Reads overlapping the backward itself would need the backward to
+ * say when a layer's gradients are done: not done. */
 static duo_status sum_gradients(duo_model *m, duo_optimizer *o, float weight)
 {
     size_t n = m->n_params;
+    size_t buckets = (n + DUO_GRAD_BUCKET_FLOATS - 1) / DUO_GRAD_BUCKET_FLOATS;
     if (!o->host_grads) {
         o->host_grads = malloc(n * sizeof(float));
         if (!o->host_grads)
             return duo_fail(DUO_ERR_OUT_OF_MEMORY, "%zu floats for the host copy of the "
                             "gradients", n);
     }
+    cl_event *read = calloc(buckets ? buckets : 1, sizeof *read);
+    if (!read)
+        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "%zu events for the gradient buckets", buckets);
     duo_grad_sync_stats *s = &o->sync;
-    /* The backward first (so read_s times the copies, not the device's work). */
-    DUO_TRY(duo_runtime_finish(m->rt));
-    for (size_t at = 0; at < n; at += DUO_GRAD_BUCKET_FLOATS) {
+    /* The backward first, so read_s times the copies, not the device's work. */
+    duo_status st = duo_runtime_finish(m->rt);
+    for (size_t b = 0; b < buckets && st == DUO_OK; b++) {
+        size_t at = b * DUO_GRAD_BUCKET_FLOATS;
+        size_t len = n - at < DUO_GRAD_BUCKET_FLOATS ? n - at : DUO_GRAD_BUCKET_FLOATS;
+        st = duo_buffer_read_start(m->rt, m->grads, at * sizeof(float), len * sizeof(float),
+                                   o->host_grads + at, &read[b]);
+    }
+    for (size_t b = 0; b < buckets && st == DUO_OK; b++) {
+        size_t at = b * DUO_GRAD_BUCKET_FLOATS;
         size_t len = n - at < DUO_GRAD_BUCKET_FLOATS ? n - at : DUO_GRAD_BUCKET_FLOATS;
         float *h = o->host_grads + at;
         double t0 = duo_now_seconds();
-        DUO_TRY(duo_buffer_read(m->rt, m->grads, at * sizeof(float), len * sizeof(float), h));
+        st = duo_event_wait(m->rt, 1, &read[b]);
         double t1 = duo_now_seconds();
-        if (weight != 1.0f)
+        if (st == DUO_OK && weight != 1.0f)
             for (size_t i = 0; i < len; i++)
                 h[i] *= weight;
-        DUO_TRY(duo_comm_sum_floats(h, len));
+        if (st == DUO_OK)
+            st = duo_comm_sum_floats(h, len);
         double t2 = duo_now_seconds();
-        DUO_TRY(duo_buffer_write(m->rt, m->grads, at * sizeof(float), len * sizeof(float), h));
+        if (st == DUO_OK)
+            st = duo_buffer_write_start(m->rt, m->grads, at * sizeof(float), len * sizeof(float),
+                                        h);
         s->read_s += t1 - t0;
         s->sum_s += t2 - t1;
         s->write_s += duo_now_seconds() - t2;
         s->buckets++;
         s->bytes += len * sizeof(float);
     }
+    /* Every read done (also after a failure: the host copy must not be
+     * written by a read after this returns), and the writes too (timed). */
+    double t3 = duo_now_seconds();
+    duo_status finished = duo_runtime_finish(m->rt);
+    s->write_s += duo_now_seconds() - t3;
+    for (size_t b = 0; b < buckets; b++)
+        if (read[b])
+            clReleaseEvent(read[b]);
+    free(read);
+    DUO_TRY(st);
+    DUO_TRY(finished);
     s->steps++;
     return DUO_OK;
 }

@@ -45,7 +45,7 @@ duo_status duo_train_step(duo_model *m, duo_activations *a, duo_optimizer *o,
  * valid targets, summed in doubles); the gradient buffer is read back in
  * buckets of DUO_GRAD_BUCKET_FLOATS, each multiplied by valid / (all ranks'
  * valid), summed over ranks in rank order (duo_comm_sum_floats) and written
- * back, so it is the gradient of the global-batch mean loss and the same bits
+ * back (the reads of later buckets run while earlier ones are summed), so it is the gradient of the global-batch mean loss and the same bits
  * on every rank; then the norm, clipping and AdamW as in duo_train_step, so
  * every rank's parameters stay bit-identical. A non-finite global loss fails
  * on every rank at once. With one rank this is duo_train_step. */
