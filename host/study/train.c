@@ -404,10 +404,16 @@ static duo_status check_params(run *r, long step)
     if (!differs)
         return DUO_OK;
     duo_comm_mark_failed_together();
-    return duo_fail(DUO_ERR_INTERNAL, "after step %ld the ranks' parameters differ (rank %d: "
-                    "%016llx, rank 0: %016llx): the gradient sum is not the same on every rank; "
-                    "the last checkpoint (step %ld) is intact", step, r->rank,
-                    (unsigned long long)mine, (unsigned long long)zero, r->saved_step);
+    char whose[96];
+    if (zero != mine)
+        snprintf(whose, sizeof whose, "rank %d: %016llx, rank 0: %016llx", r->rank,
+                 (unsigned long long)mine, (unsigned long long)zero);
+    else
+        snprintf(whose, sizeof whose, "rank %d: %016llx, as rank 0; another rank differs",
+                 r->rank, (unsigned long long)mine);
+    return duo_fail(DUO_ERR_INTERNAL, "after step %ld the ranks' parameters differ (%s): the "
+                    "gradient sum is not the same on every rank; the last checkpoint (step %ld) "
+                    "is intact", step, whose, r->saved_step);
 }
 
 static duo_status train_loop(run *r)
