@@ -128,7 +128,7 @@ start=$(date +%s.%N)
     { echo "the reference training failed"; cat "$work/train.err"; exit 1; }
 t_train=$(since "$start")
 cp -r "$run" "$work/trained" # the model, before routers and the oracle
-router=(--budget 1 --steps 60 --batch 2 --seed 4)
+router=(--budget 1 --steps 60 --batch 2 --seed 4) # writes router/k1-SB-s4/ (seed 4)
 start=$(date +%s.%N)
 "$duocl" router train "$run" "${router[@]}" 2>"$work/router.err" >/dev/null ||
     { echo "the reference router training failed"; cat "$work/router.err"; exit 1; }
@@ -170,8 +170,8 @@ router_once() {
     what=$(kill_after "$(moment "$t_router" "$1")" router train "$dir" "${router[@]}")
     whole "$dir" || return 1
     resume=()
-    [ -f "$dir/router/k1-SB/latest.ckpt" ] && resume=(--resume)
-    if [ -f "$dir/router/k1-SB/router.ckpt" ]; then
+    [ -f "$dir/router/k1-SB-s4/latest.ckpt" ] && resume=(--resume)
+    if [ -f "$dir/router/k1-SB-s4/router.ckpt" ]; then
         what="$what (after the end)"
     else
         continued router train "$dir" "${router[@]}" "${resume[@]}" || return 1
@@ -201,7 +201,7 @@ last_window_train() {
     continued train "$work/small.json" --run-dir "$run" --resume && same_files "$run" "$work/trained"
 }
 last_window_router() {
-    rm -rf "$run" && cp -r "$ref" "$run" && rm "$run/router/k1-SB/router.ckpt"
+    rm -rf "$run" && cp -r "$ref" "$run" && rm "$run/router/k1-SB-s4/router.ckpt"
     continued router train "$run" "${router[@]}" --resume && same_files "$run/router" "$ref/router"
 }
 check "train_killed_before_final_ckpt_resumes" last_window_train
