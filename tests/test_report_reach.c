@@ -99,15 +99,21 @@ static void table(test_context *t)
              "\"mean_all\": %s}]}}}",
              m[0], m[8], m[1], m[2], m[3], m[4], m[5], m[6], m[8], m[9], m[10], m[10], m[11]);
     char eval[2048];
-    /* k = 1: budget-loss 1.83 (-10%) at 1.05, oracle-taught 1.65 (50%) at 0.98, signal 1.8 (0%). */
+    /* k = 1, routing exactly k BIG layers (",exact"): budget-loss 1.83 (-10%),
+     * oracle-taught 1.65 (50%); their argmax entries (other budgets) are not
+     * the table's; signal 1.8 (0%) at 1.05 by its thresholds. */
     snprintf(eval, sizeof eval,
-             "{\"router:RUN/router/k1-SB/router.ckpt\": {\"web\": {\"loss\": 1.83, \"ppl\": %.6f, "
-             "\"tokens\": 512, \"budget\": 1.05}}, "
-             "\"router:RUN/router/k1-SB-oracle/router.ckpt\": {\"web\": {\"loss\": 1.65, \"ppl\": %.6f, "
-             "\"tokens\": 512, \"budget\": 0.98}}, "
+             "{\"router:RUN/router/k1-SB/router.ckpt\": {\"web\": {\"loss\": 1.95, \"ppl\": %.6f, "
+             "\"tokens\": 512, \"budget\": 1.4}}, "
+             "\"router:RUN/router/k1-SB/router.ckpt,exact\": {\"web\": {\"loss\": 1.83, \"ppl\": %.6f, "
+             "\"tokens\": 512, \"budget\": 1.0}}, "
+             "\"router:RUN/router/k1-SB-oracle/router.ckpt\": {\"web\": {\"loss\": 1.55, \"ppl\": %.6f, "
+             "\"tokens\": 512, \"budget\": 0.7}}, "
+             "\"router:RUN/router/k1-SB-oracle/router.ckpt,exact\": {\"web\": {\"loss\": 1.65, \"ppl\": %.6f, "
+             "\"tokens\": 512, \"budget\": 1.0}}, "
              "\"signal:RUN/router/k1-SB-signal/signal.json\": {\"web\": {\"loss\": 1.8, \"ppl\": %.6f, "
-             "\"tokens\": 512, \"budget\": 1.0}}}",
-             exp(1.83), exp(1.65), exp(1.8));
+             "\"tokens\": 512, \"budget\": 1.05}}}",
+             exp(1.95), exp(1.83), exp(1.55), exp(1.65), exp(1.8));
     test_true(t, "inputs", write_text(dir, "oracle.json", oracle) && write_text(dir, "eval.json", eval),
               dir);
     setenv("DUOCL_GNUPLOT", "/nonexistent/gnuplot", 1);
@@ -125,16 +131,16 @@ static void table(test_context *t)
                      "<span class=\"small\">(0%%)</span></td><td class=\"num\">%.3f", exp(1.8), exp(1.7));
             expect(t, s, "fixed_row", cell);
             snprintf(cell, sizeof cell, "<td>budget-loss router, seed 1</td><td class=\"num\">%.3f "
-                     "<span class=\"small\">(-10%%)</span> <span class=\"small\">@1.05</span></td>"
+                     "<span class=\"small\">(-10%%)</span> <span class=\"small\">@1.00</span></td>"
                      "<td>&ndash;</td>", exp(1.83));
             expect(t, s, "budget_loss_router_row", cell);
             expect(t, s, "budget_loss_seed_2_absent",
                    "<td>budget-loss router, seed 2</td><td>&ndash;</td><td>&ndash;</td>");
             snprintf(cell, sizeof cell, "<td>oracle-taught router, seed 1</td><td class=\"num\">%.3f "
-                     "<span class=\"small\">(50%%)</span> <span class=\"small\">@0.98</span>", exp(1.65));
+                     "<span class=\"small\">(50%%)</span> <span class=\"small\">@1.00</span>", exp(1.65));
             expect(t, s, "oracle_taught_row", cell);
             snprintf(cell, sizeof cell, "<td>signal router</td><td class=\"num\">%.3f "
-                     "<span class=\"small\">(0%%)</span>", exp(1.8));
+                     "<span class=\"small\">(0%%)</span> <span class=\"small\">@1.05</span>", exp(1.8));
             expect(t, s, "signal_row", cell);
             snprintf(cell, sizeof cell, "<td>confidence oracle: lowest entropy</td><td class=\"num\">%.3f "
                      "<span class=\"small\">(20%%)</span></td><td>&ndash;</td>", exp(1.74));

@@ -64,9 +64,10 @@ static void cell(rpt_buf *h, double loss, double fixed, double oracle, double bu
 }
 
 /* The eval.json loss of the routers of `kind` and `seed` trained for budget
- * k (not the ",exact" variant) in this domain, on the oracle's scale. */
+ * k, routed with exactly k BIG layers per token (the ",exact" entry) or by
+ * argmax, in this domain, on the oracle's scale. */
 static double router_loss(rpt_run *run, const cJSON *od, rpt_router_kind kind, int seed, int k,
-                          double *budget)
+                          bool want_exact, double *budget)
 {
     const cJSON *entry;
     *budget = NAN;
@@ -76,7 +77,7 @@ static double router_loss(rpt_run *run, const cJSON *od, rpt_router_kind kind, i
         bool exact;
         if (!entry->string ||
             !rpt_router_spec_info(entry->string, &got_kind, &got_k, &got_seed, &exact) ||
-            got_kind != kind || got_seed != seed || got_k != k || exact)
+            got_kind != kind || got_seed != seed || got_k != k || exact != want_exact)
             continue;
         const cJSON *d = rj_get(entry, od->string);
         if (!d)
@@ -94,22 +95,23 @@ typedef struct row {
     const char *key, *field; /* oracle.json budget entry: key's "loss" */
     rpt_router_kind kind;    /* eval.json routers when key is NULL */
     int seed;
+    bool exact; /* the router's ",exact" entry: exactly k BIG layers per token */
 } row;
 
 static void domain_table(rpt_run *run, rpt_buf *h, const cJSON *od, int L, int random_n)
 {
     static const row rows[] = {
-        {"fixed (best pattern)", "fixed", "loss", 0, 0},
-        {"best of N random patterns", "random", "loss", 0, 0},
-        {"budget-loss router, seed 1", NULL, NULL, RPT_ROUTER_BUDGET_LOSS, 1},
-        {"budget-loss router, seed 2", NULL, NULL, RPT_ROUTER_BUDGET_LOSS, 2},
-        {"oracle-taught router, seed 1", NULL, NULL, RPT_ROUTER_ORACLE_TAUGHT, 1},
-        {"oracle-taught router, seed 2", NULL, NULL, RPT_ROUTER_ORACLE_TAUGHT, 2},
-        {"signal router", NULL, NULL, RPT_ROUTER_SIGNAL, 1},
-        {"confidence oracle: lowest entropy", "min_entropy", "loss", 0, 0},
-        {"confidence oracle: highest max-prob", "max_prob", "loss", 0, 0},
-        {"selection-only control", "selection_control", "loss", 0, 0},
-        {"oracle (per token, with the label)", "oracle", "loss", 0, 0},
+        {"fixed (best pattern)", "fixed", "loss", 0, 0, false},
+        {"best of N random patterns", "random", "loss", 0, 0, false},
+        {"budget-loss router, seed 1", NULL, NULL, RPT_ROUTER_BUDGET_LOSS, 1, true},
+        {"budget-loss router, seed 2", NULL, NULL, RPT_ROUTER_BUDGET_LOSS, 2, true},
+        {"oracle-taught router, seed 1", NULL, NULL, RPT_ROUTER_ORACLE_TAUGHT, 1, true},
+        {"oracle-taught router, seed 2", NULL, NULL, RPT_ROUTER_ORACLE_TAUGHT, 2, true},
+        {"signal router", NULL, NULL, RPT_ROUTER_SIGNAL, 1, false},
+        {"confidence oracle: lowest entropy", "min_entropy", "loss", 0, 0, false},
+        {"confidence oracle: highest max-prob", "max_prob", "loss", 0, 0, false},
+        {"selection-only control", "selection_control", "loss", 0, 0, false},
+        {"oracle (per token, with the label)", "oracle", "loss", 0, 0, false},
     };
     rb_printf(h, "<h3>%s</h3>\n<table><tr><th>method</th>", od->string);
     for (int k = 1; k < L; k++)
@@ -130,7 +132,7 @@ static void domain_table(rpt_run *run, rpt_buf *h, const cJSON *od, int L, int r
             if (rows[i].key)
                 loss = rj_num2(b, rows[i].key, rows[i].field);
             else
-                loss = router_loss(run, od, rows[i].kind, rows[i].seed, k, &budget);
+                loss = router_loss(run, od, rows[i].kind, rows[i].seed, k, rows[i].exact, &budget);
             cell(h, loss, fixed, oracle, budget);
         }
         rb_puts(h, "</tr>\n");
@@ -152,7 +154,9 @@ void rpt_section_reach(rpt_run *run, rpt_buf *h)
                "token). Routers come from eval.json (folders <code>k&lt;K&gt;-SB</code>, "
                "<code>-oracle</code> for the oracle-taught ones, <code>-s2</code> for seed 2, "
                "<code>signal:</code> for the signal router), placed on the oracle's token scale like "
-               "the chart's points; the <code>,exact</code> variants are in the table above. "
+               "the chart's points. The trained routers are shown routing exactly k BIG layers "
+               "per token (their <code>,exact</code> evaluation: argmax routing may use another "
+               "budget), the signal router by its per-layer thresholds. "
                "<b>Confidence oracle</b>: per token, the pattern whose prediction has the lowest "
                "entropy (or highest max-probability), scored on the true token: what a selector "
                "that sees only the model's outputs could do, at the cost of running every pattern. "
