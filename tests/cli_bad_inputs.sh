@@ -160,6 +160,8 @@ bad "nosuch"                train "$cfg" --set nosuch.key=1
 bad "train.lr"              train "$cfg" --set train.lr=1e999
 bad "train.batch"           train "$cfg" --set train.batch=abc
 bad "train.steps"           train "$cfg" --set train.steps=-5
+bad "train.grad_shards"     train "$cfg" --set train.grad_shards=3
+bad "train.grad_shards"     train "$cfg" --set train.grad_shards=-1
 bad "n_layers"              train "$cfg" --set model.n_layers=64
 bad "use a smaller model"   train "$cfg" --run-dir "$work/huge" --set model.d_model=32768 \
                                   --set model.ffn_big=131072 --set model.ffn_small=8192

@@ -1,7 +1,8 @@
 /* The collectives of host/base/comm.c, run under mpirun with any number of
  * ranks (tests/mpi_train.sh starts it with 1, 2 and 3): sums are checked bit
  * for bit against the rank-order sum each rank computes itself from every
- * rank's (seeded) values; gather, gatherv, broadcast and any against their
+ * rank's (seeded) values, the shard sums (1 to 3 shards per rank) against
+ * the shard-order sum; gather, gatherv, broadcast and any against their
  * definitions. Exit 0 only when every check passed on this rank. */
 #include <math.h>
 #include <stdio.h>
@@ -114,6 +115,30 @@ int main(int argc, char **argv)
     duo_comm_get_stats(&stats);
     if (size > 1)
         check(stats.sum_calls == 10 && stats.sum_bytes > 0, "stats count the float/double sums");
+
+    /* Shard sums: rank r holds shards r * local + j at buf + j * stride. */
+    const size_t shard_sizes[] = {0, 1, 7, 1000, 100003};
+    for (int local = 1; local <= 3; local++)
+        for (size_t k = 0; k < sizeof shard_sizes / sizeof shard_sizes[0]; k++) {
+            size_t n = shard_sizes[k], stride = n + 5;
+            float *buf = malloc((stride * (size_t)local + 1) * sizeof *buf);
+            for (int j = 0; j < local; j++)
+                for (size_t i = 0; i < n; i++)
+                    buf[(size_t)j * stride + i] = value_of(rank * local + j, i);
+            check(duo_comm_sum_shards(buf, stride, local, n) == DUO_OK, "sum_shards status");
+            size_t bad = 0;
+            for (size_t i = 0; i < n; i++) {
+                float want = value_of(0, i);
+                for (int g = 1; g < size * local; g++)
+                    want += value_of(g, i);
+                bad += memcmp(&want, &buf[i], sizeof want) != 0;
+            }
+            char what[128];
+            snprintf(what, sizeof what, "sum of %d shards of %zu floats in shard order (%zu differ)",
+                     size * local, n, bad);
+            check(bad == 0, what);
+            free(buf);
+        }
 
     bool failed_anywhere = false;
     duo_comm_any(failures > 0, &failed_anywhere);

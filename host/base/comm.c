@@ -63,6 +63,25 @@ void duo_comm_mark_failed_together(void) { comm.failed_together = true; }
 void duo_comm_get_stats(duo_comm_stats *out) { *out = comm.stats; }
 void duo_comm_reset_stats(void) { memset(&comm.stats, 0, sizeof comm.stats); }
 
+/* buf[i] <- buf[i] + buf[stride + i] + ... in shard order (one rank). */
+static void add_local_shards(float *buf, size_t stride, int local, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float acc = buf[i];
+        for (int j = 1; j < local; j++)
+            acc += buf[(size_t)j * stride + i];
+        buf[i] = acc;
+    }
+}
+
+static duo_status check_shards(size_t stride, int local, size_t n)
+{
+    if (local < 1 || (local > 1 && stride < n))
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "comm: sum of %d shards of %zu floats %zu apart",
+                        local, n, stride);
+    return DUO_OK;
+}
+
 #ifdef DUOCL_HAVE_MPI
 
 static duo_status mpi_fail(const char *call, int code)
@@ -197,6 +216,73 @@ duo_status duo_comm_sum_floats(float *buf, size_t n)
     return DUO_OK;
 }
 
+/* One round of the shard sum (local * n < INT_MAX): every rank packs, for
+ * each owner, its shards' copies of the owner's block (shard order); the
+ * owner receives rank r's `local` copies at r * local, so shard k sits at
+ * k * mine and it adds k = 0..S-1 in order; then the all-gather. */
+static duo_status sum_round_shards(float *buf, size_t stride, int local, size_t n)
+{
+    int N = comm.size;
+    int counts[N], displs[N], scounts[N], sdispls[N], rcounts[N], rdispls[N];
+    size_t block = (n + (size_t)N - 1) / (size_t)N;
+    for (int r = 0; r < N; r++) {
+        size_t lo = (size_t)r * block < n ? (size_t)r * block : n;
+        size_t hi = lo + block < n ? lo + block : n;
+        counts[r] = (int)(hi - lo);
+        displs[r] = (int)lo;
+        scounts[r] = local * counts[r];
+        sdispls[r] = local * displs[r];
+    }
+    int mine = counts[comm.rank];
+    for (int r = 0; r < N; r++) {
+        rcounts[r] = local * mine;
+        rdispls[r] = r * local * mine;
+    }
+    size_t send_floats = (size_t)local * n, recv_floats = (size_t)N * (size_t)local * (size_t)mine;
+    DUO_TRY(scratch_reserve((send_floats + recv_floats + 1) * sizeof(float)));
+    float *send = comm.scratch, *recv = send + send_floats;
+    for (int r = 0; r < N; r++)
+        for (int j = 0; j < local; j++)
+            memcpy(send + sdispls[r] + (size_t)j * (size_t)counts[r],
+                   buf + (size_t)j * stride + (size_t)displs[r], (size_t)counts[r] * sizeof(float));
+    MPI_TRY("MPI_Alltoallv", MPI_Alltoallv(send, scounts, sdispls, MPI_FLOAT, recv, rcounts,
+                                           rdispls, MPI_FLOAT, MPI_COMM_WORLD));
+    int S = N * local;
+    float *out = buf + displs[comm.rank];
+    for (int i = 0; i < mine; i++) {
+        float acc = recv[i];
+        for (int k = 1; k < S; k++)
+            acc += recv[(size_t)k * (size_t)mine + (size_t)i];
+        out[i] = acc;
+    }
+    MPI_TRY("MPI_Allgatherv", MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts,
+                                             displs, MPI_FLOAT, MPI_COMM_WORLD));
+    return DUO_OK;
+}
+
+duo_status duo_comm_sum_shards(float *buf, size_t stride, int local, size_t n)
+{
+    DUO_TRY(check_shards(stride, local, n));
+    if (local == 1)
+        return duo_comm_sum_floats(buf, n);
+    if (comm.size <= 1 || n == 0) {
+        add_local_shards(buf, stride, local, n);
+        return DUO_OK;
+    }
+    double start = duo_now_seconds();
+    size_t round = SUM_ROUND_ELEMENTS / (size_t)local;
+    if (round == 0)
+        round = 1;
+    for (size_t at = 0; at < n; at += round) {
+        size_t len = n - at < round ? n - at : round;
+        DUO_TRY(sum_round_shards(buf + at, stride, local, len));
+    }
+    comm.stats.sum_calls++;
+    comm.stats.sum_bytes += (size_t)local * n * sizeof(float);
+    comm.stats.sum_seconds += duo_now_seconds() - start;
+    return DUO_OK;
+}
+
 duo_status duo_comm_sum_doubles(double *buf, size_t n)
 {
     if (comm.size <= 1 || n == 0)
@@ -326,6 +412,12 @@ void duo_comm_abort(int code) { (void)code; }
 duo_status duo_comm_sum_floats(float *buf, size_t n) { (void)buf; (void)n; return DUO_OK; }
 duo_status duo_comm_sum_doubles(double *buf, size_t n) { (void)buf; (void)n; return DUO_OK; }
 duo_status duo_comm_sum_longs(long long *buf, size_t n) { (void)buf; (void)n; return DUO_OK; }
+duo_status duo_comm_sum_shards(float *buf, size_t stride, int local, size_t n)
+{
+    DUO_TRY(check_shards(stride, local, n));
+    add_local_shards(buf, stride, local, n);
+    return DUO_OK;
+}
 duo_status duo_comm_broadcast(void *buf, size_t bytes, int root)
 {
     (void)buf;

@@ -17,6 +17,16 @@
  * duo_comm_get_stats. */
 duo_status duo_comm_sum_floats(float *buf, size_t n);
 duo_status duo_comm_sum_doubles(double *buf, size_t n);
+/* The sum of size() * local gradient shards, in shard order. This rank
+ * holds shards rank * local .. rank * local + local - 1, shard j of them at
+ * buf + j * stride (n floats each, stride >= n). On return buf[0..n) holds,
+ * on every rank, ((s_0 + s_1) + s_2) + ... + s_{S-1}, S = size() * local:
+ * the same float operations whatever the number of ranks (one rank adds its
+ * S shards itself; with several, each block's owner receives every rank's
+ * copies and adds them in shard order). The other shards' memory is
+ * clobbered. With local == 1 this is duo_comm_sum_floats. Counted in
+ * duo_comm_get_stats when ranks > 1. */
+duo_status duo_comm_sum_shards(float *buf, size_t stride, int local, size_t n);
 /* Exact (integers). */
 duo_status duo_comm_sum_longs(long long *buf, size_t n);
 

@@ -75,6 +75,7 @@ static const field TRAIN_FIELDS[] = {
     {"eval_every", FIELD_INT, AT(train.eval_every), 0, 1e9, false, false, false},
     {"eval_tokens", FIELD_INT, AT(train.eval_tokens), 1, 1073741824, false, false, false},
     {"ckpt_every", FIELD_INT, AT(train.ckpt_every), 0, 1e9, false, false, false},
+    {"grad_shards", FIELD_INT, AT(train.grad_shards), 0, 65536, false, false, false},
     {"domain_weights", FIELD_DOMAINS, 0, 0, INFINITY, false, false, false},
 };
 
@@ -430,6 +431,11 @@ static duo_status check_cross_fields(const char *source, const duo_config *c)
     if (t->min_lr > t->lr)
         return duo_fail(DUO_ERR_CONFIG, "%s: train.min_lr: must be at most lr (%g), got %g",
                         source, t->lr, t->min_lr);
+    if (t->grad_shards > 0 && t->batch % t->grad_shards != 0)
+        return duo_fail(DUO_ERR_CONFIG,
+                        "%s: train.grad_shards: must divide batch (%d) (each shard is batch / "
+                        "grad_shards sequences), got %d; 0 takes the number of ranks",
+                        source, t->batch, t->grad_shards);
     double sum = t->p_big + t->p_small + t->p_skip;
     if (fabs(sum - 1.0) > 1e-6)
         return duo_fail(DUO_ERR_CONFIG,

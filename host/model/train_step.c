@@ -29,6 +29,7 @@ void duo_optimizer_destroy(duo_optimizer *o)
     duo_buffer_release(&o->norm_scratch);
     free(o->host_grads);
     o->host_grads = NULL;
+    o->host_slots = 0;
 }
 
 /* Norm, clipping and AdamW on the gradients in m->grads. */
@@ -63,23 +64,54 @@ duo_status duo_train_step(duo_model *m, duo_activations *a, duo_optimizer *o,
     return update(m, o, train, step, out);
 }
 
-/* m->grads <- sum over ranks of weight * m->grads, bucket by bucket. Once
- * the backward is done, every bucket's read to the host is enqueued at once
- * (not blocking); then for each bucket in order: wait for its read, scale it,
- * sum it over ranks and enqueue its write back. So the device copies bucket
- * k+1 while bucket k is summed (on a GPU its copy engine runs beside the
- * host). Reads overlapping the backward itself would need the backward to
- * say when a layer's gradients are done: not done. */
-static duo_status sum_gradients(duo_model *m, duo_optimizer *o, float weight)
+static duo_status reserve_host(duo_optimizer *o, size_t n, int slots)
+{
+    if (o->host_grads && o->host_slots >= slots)
+        return DUO_OK;
+    float *p = realloc(o->host_grads, (size_t)slots * n * sizeof(float));
+    if (!p)
+        return duo_fail(DUO_ERR_OUT_OF_MEMORY, "%d x %zu floats for the host copies of the "
+                        "gradient shards", slots, n);
+    o->host_grads = p;
+    o->host_slots = slots;
+    return DUO_OK;
+}
+
+duo_status duo_train_shard_pass(duo_model *m, duo_activations *a, duo_optimizer *o, int slot,
+                                int slots, float *loss)
+{
+    if (slot < 0 || slot >= slots)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "gradient shard slot %d of %d", slot, slots);
+    DUO_TRY(reserve_host(o, m->n_params, slots));
+    DUO_TRY(duo_model_forward(m, a, loss, NULL));
+    DUO_TRY(duo_model_backward(m, a));
+    if (slot == slots - 1)
+        return DUO_OK; /* read bucket by bucket by duo_train_step_shards */
+    /* The next shard's backward overwrites m->grads: copy this one now. */
+    DUO_TRY(duo_runtime_finish(m->rt));
+    double t0 = duo_now_seconds();
+    DUO_TRY(duo_buffer_read(m->rt, m->grads, 0, m->n_params * sizeof(float),
+                            o->host_grads + (size_t)slot * m->n_params));
+    o->sync.read_s += duo_now_seconds() - t0;
+    return DUO_OK;
+}
+
+/* m->grads <- the sum in shard order of weight[j] * shard j over every
+ * rank's shards, bucket by bucket. Shards 0..local-2 of this rank are on the
+ * host already (duo_train_shard_pass); the last one is in m->grads. Once
+ * the backward is done, every bucket's read of it is enqueued at once (not
+ * blocking); then for each bucket in order: wait for its read, scale each
+ * shard's copy, sum the shards (duo_comm_sum_shards) and enqueue the write
+ * back. So the device copies bucket k+1 while bucket k is summed (on a GPU
+ * its copy engine runs beside the host). Reads overlapping the backward
+ * itself would need the backward to say when a layer's gradients are done:
+ * not done. */
+static duo_status sum_gradients(duo_model *m, duo_optimizer *o, int local, const float *weight)
 {
     size_t n = m->n_params;
     size_t buckets = (n + DUO_GRAD_BUCKET_FLOATS - 1) / DUO_GRAD_BUCKET_FLOATS;
-    if (!o->host_grads) {
-        o->host_grads = malloc(n * sizeof(float));
-        if (!o->host_grads)
-            return duo_fail(DUO_ERR_OUT_OF_MEMORY, "%zu floats for the host copy of the "
-                            "gradients", n);
-    }
+    DUO_TRY(reserve_host(o, n, local));
+    float *last = o->host_grads + (size_t)(local - 1) * n;
     cl_event *read = calloc(buckets ? buckets : 1, sizeof *read);
     if (!read)
         return duo_fail(DUO_ERR_OUT_OF_MEMORY, "%zu events for the gradient buckets", buckets);
@@ -90,24 +122,26 @@ static duo_status sum_gradients(duo_model *m, duo_optimizer *o, float weight)
         size_t at = b * DUO_GRAD_BUCKET_FLOATS;
         size_t len = n - at < DUO_GRAD_BUCKET_FLOATS ? n - at : DUO_GRAD_BUCKET_FLOATS;
         st = duo_buffer_read_start(m->rt, m->grads, at * sizeof(float), len * sizeof(float),
-                                   o->host_grads + at, &read[b]);
+                                   last + at, &read[b]);
     }
     for (size_t b = 0; b < buckets && st == DUO_OK; b++) {
         size_t at = b * DUO_GRAD_BUCKET_FLOATS;
         size_t len = n - at < DUO_GRAD_BUCKET_FLOATS ? n - at : DUO_GRAD_BUCKET_FLOATS;
-        float *h = o->host_grads + at;
         double t0 = duo_now_seconds();
         st = duo_event_wait(m->rt, 1, &read[b]);
         double t1 = duo_now_seconds();
-        if (st == DUO_OK && weight != 1.0f)
-            for (size_t i = 0; i < len; i++)
-                h[i] *= weight;
+        for (int j = 0; j < local && st == DUO_OK; j++) {
+            float *h = o->host_grads + (size_t)j * n + at;
+            if (weight[j] != 1.0f)
+                for (size_t i = 0; i < len; i++)
+                    h[i] *= weight[j];
+        }
         if (st == DUO_OK)
-            st = duo_comm_sum_floats(h, len);
+            st = duo_comm_sum_shards(o->host_grads + at, n, local, len);
         double t2 = duo_now_seconds();
         if (st == DUO_OK)
             st = duo_buffer_write_start(m->rt, m->grads, at * sizeof(float), len * sizeof(float),
-                                        h);
+                                        o->host_grads + at);
         s->read_s += t1 - t0;
         s->sum_s += t2 - t1;
         s->write_s += duo_now_seconds() - t2;
@@ -129,31 +163,51 @@ static duo_status sum_gradients(duo_model *m, duo_optimizer *o, float weight)
     return DUO_OK;
 }
 
-duo_status duo_train_step_ranks(duo_model *m, duo_activations *a, duo_optimizer *o,
-                                const duo_train_config *train, long step, uint64_t valid,
-                                duo_step_result *out)
+duo_status duo_train_step_shards(duo_model *m, duo_optimizer *o, const duo_train_config *train,
+                                 long step, int shards, const float *loss, const uint64_t *valid,
+                                 duo_step_result *out)
 {
-    if (duo_comm_size() <= 1)
-        return duo_train_step(m, a, o, train, step, out);
-    float local;
-    DUO_TRY(duo_model_forward(m, a, &local, NULL));
-    /* The global mean: every rank's loss sum and count, summed in doubles in
-     * rank order; a NaN anywhere makes it NaN everywhere, so every rank stops. */
-    double totals[2] = {(double)local * (double)valid, (double)valid};
-    if (valid == 0)
-        totals[0] = 0.0;
-    DUO_TRY(duo_comm_sum_doubles(totals, 2));
-    out->loss = totals[1] > 0 ? (float)(totals[0] / totals[1]) : 0.0f;
-    if (!isfinite(out->loss)) {
-        duo_comm_mark_failed_together();
-        return duo_fail(DUO_ERR_NUMERIC, "the loss is %g at step %ld: training diverged",
-                        (double)out->loss, step);
+    int ranks = duo_comm_size(), rank = duo_comm_rank();
+    if (shards < 1 || shards % ranks != 0)
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "%d gradient shards over %d ranks", shards,
+                        ranks);
+    int local = shards / ranks, first = rank * local;
+    /* The global mean: each shard's loss sum (loss x valid) in doubles, one
+     * entry per shard (the other ranks' entries 0 here, so the ranks' sum
+     * gives each entry exactly), then added in shard order; a NaN anywhere
+     * makes it NaN everywhere, so every rank stops. */
+    double *sums = calloc((size_t)shards, sizeof *sums);
+    float *weight = malloc((size_t)local * sizeof *weight);
+    duo_status st = sums && weight ? DUO_OK
+                                   : duo_fail(DUO_ERR_OUT_OF_MEMORY, "%d gradient shards", shards);
+    double total_valid = 0.0;
+    for (int k = 0; k < shards; k++)
+        total_valid += (double)valid[k];
+    for (int j = 0; j < local && st == DUO_OK; j++)
+        sums[first + j] = valid[first + j] ? (double)loss[j] * (double)valid[first + j] : 0.0;
+    if (st == DUO_OK)
+        st = duo_comm_sum_doubles(sums, (size_t)shards);
+    if (st == DUO_OK) {
+        double total = sums[0];
+        for (int k = 1; k < shards; k++)
+            total += sums[k];
+        out->loss = total_valid > 0 ? (float)(total / total_valid) : 0.0f;
+        if (!isfinite(out->loss)) {
+            if (ranks > 1)
+                duo_comm_mark_failed_together();
+            st = duo_fail(DUO_ERR_NUMERIC, "the loss is %g at step %ld: training diverged",
+                          (double)out->loss, step);
+        }
     }
-    DUO_TRY(duo_model_backward(m, a));
-    float weight = totals[1] > 0 ? (float)((double)valid / totals[1]) : 0.0f;
-    DUO_TRY(sum_gradients(m, o, weight));
-    duo_status st = update(m, o, train, step, out);
-    if (st == DUO_ERR_NUMERIC)
+    for (int j = 0; j < local && st == DUO_OK; j++)
+        weight[j] = total_valid > 0 ? (float)((double)valid[first + j] / total_valid) : 0.0f;
+    if (st == DUO_OK)
+        st = sum_gradients(m, o, local, weight);
+    free(sums);
+    free(weight);
+    DUO_TRY(st);
+    st = update(m, o, train, step, out);
+    if (st == DUO_ERR_NUMERIC && ranks > 1)
         duo_comm_mark_failed_together(); /* the same gradients everywhere */
     return st;
 }

@@ -123,7 +123,8 @@ static duo_status log_flush(FILE *log, const char *path)
 
 typedef struct run {
     duo_runtime *rt;
-    const duo_config *config;
+    const duo_config *config; /* &resolved */
+    duo_config resolved;      /* the caller's, train.grad_shards resolved */
     const duo_train_options *options;
     char *config_json;
     char log_path[PATH_CAP], latest[PATH_CAP], final_path[PATH_CAP];
@@ -143,11 +144,14 @@ typedef struct run {
     long trained_steps;                  /* by this process, after the first */
     duo_train_eval eval;
     /* Ranks (include/duocl/comm.h): rank 0 alone writes the run folder and
-     * validates; each rank trains on batch_local sequences of the global
-     * batch, from sequence rank * batch_local. */
-    int rank, ranks;
+     * validates. The global batch is cut into `shards` gradient shards of
+     * batch_local sequences (train.grad_shards); rank r computes shards
+     * r * local .. r * local + local - 1, one after another. One shard on
+     * one rank (sharded false) is the plain single-device step. */
+    int rank, ranks, shards, local;
+    bool sharded;
     size_t batch_local;
-    uint8_t *routes; /* host routes of this rank's share (ranks > 1) */
+    uint8_t *routes; /* host routes of one shard (sharded) */
 } run;
 
 static void emit(run *r, duo_train_event *e)
@@ -225,6 +229,14 @@ static duo_status resume_from(run *r, duo_train_state *state)
     snprintf(source, sizeof source, "%s (config block)", r->latest);
     duo_config stored;
     duo_status st = duo_config_parse(duo_checkpoint_config_json(ck), source, &stored);
+    if (st == DUO_OK) {
+        /* A checkpoint from before train.grad_shards summed one shard per
+         * rank of a one-rank run; 0 now means "the run's own". */
+        if (stored.train.grad_shards == 0)
+            stored.train.grad_shards = 1;
+        if (r->resolved.train.grad_shards == 0)
+            r->resolved.train.grad_shards = stored.train.grad_shards;
+    }
     if (st == DUO_OK)
         st = duo_config_first_difference(&stored, r->config, key, sizeof key, detail, sizeof detail);
     if (st == DUO_OK && key[0])
@@ -235,6 +247,26 @@ static duo_status resume_from(run *r, duo_train_state *state)
     duo_checkpoint_close(ck);
     DUO_TRY(st);
     return check_state(r, state);
+}
+
+/* The run's gradient shards over this number of ranks. */
+static duo_status check_shard_count(run *r)
+{
+    int S = r->resolved.train.grad_shards;
+    if (S % r->ranks != 0) {
+        if (r->ranks > 1)
+            duo_comm_mark_failed_together();
+        return duo_fail(DUO_ERR_CONFIG, "train.grad_shards is %d%s: with %d ranks it must be a "
+                        "multiple of %d (each rank computes grad_shards / ranks of the step's "
+                        "gradient shards); run with a number of ranks that divides %d", S,
+                        r->options->resume ? " (the run's, from its checkpoint)" : "", r->ranks,
+                        r->ranks, S);
+    }
+    r->shards = S;
+    r->local = S / r->ranks;
+    r->sharded = !(S == 1 && r->ranks == 1);
+    r->batch_local = (size_t)r->config->train.batch / (size_t)S;
+    return DUO_OK;
 }
 
 static duo_status setup(run *r)
@@ -255,7 +287,11 @@ static duo_status setup(run *r)
         return duo_comm_mark_failed_together(), duo_fail(DUO_ERR_CONFIG, "train.batch is %d: with %d ranks it must be a multiple "
                         "of %d (each rank takes train.batch / ranks sequences of the global batch)",
                         c->train.batch, r->ranks, r->ranks);
-    r->batch_local = (size_t)c->train.batch / (size_t)r->ranks;
+    if (!r->options->resume) {
+        if (r->resolved.train.grad_shards == 0)
+            r->resolved.train.grad_shards = r->ranks;
+        DUO_TRY(check_shard_count(r));
+    }
     bool writer = r->rank == 0;
 
     /* Everything that can be checked cheaply comes before the device work. */
@@ -275,20 +311,10 @@ static duo_status setup(run *r)
     r->routing[DUO_TRAIN_EVAL_SMALL] = duo_eval_routing_uniform(DUO_ROUTE_SMALL);
     DUO_TRY(duo_eval_routing_random(c->train.p_big, c->train.p_small, c->train.p_skip,
                                     DUO_EVAL_ROUTE_SEED, &r->routing[DUO_TRAIN_EVAL_RANDOM]));
-    DUO_TRY(duo_config_to_json(c, &r->config_json));
 
     DUO_TRY(duo_model_create(r->rt, &c->model, &r->model));
     DUO_TRY(duo_optimizer_create(r->model, &r->opt));
     r->have_opt = true;
-    size_t B = (size_t)c->train.batch, T = (size_t)c->model.ctx;
-    DUO_TRY(duo_activations_create(r->model, r->batch_local, T, true, &r->train_acts));
-    if (writer)
-        DUO_TRY(duo_activations_create(r->model, B, T, false, &r->eval_acts));
-    if (r->ranks > 1) {
-        r->routes = malloc((size_t)c->model.n_layers * r->batch_local * T);
-        if (!r->routes)
-            return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the routes");
-    }
 
     r->saved_step = -1;
     if (r->options->resume) {
@@ -301,6 +327,20 @@ static duo_status setup(run *r)
             DUO_TRY(duo_run_log_trim(r->log_path, r->start_step, &r->elapsed_offset));
     } else {
         DUO_TRY(duo_model_init(r->model, c->train.seed));
+    }
+    if (r->options->resume)
+        DUO_TRY(check_shard_count(r)); /* the run's grad_shards, known now */
+    /* The resolved config (train.grad_shards) goes into config.json and the
+     * checkpoints. */
+    DUO_TRY(duo_config_to_json(c, &r->config_json));
+    size_t B = (size_t)c->train.batch, T = (size_t)c->model.ctx;
+    DUO_TRY(duo_activations_create(r->model, r->batch_local, T, true, &r->train_acts));
+    if (writer)
+        DUO_TRY(duo_activations_create(r->model, B, T, false, &r->eval_acts));
+    if (r->sharded) {
+        r->routes = malloc((size_t)c->model.n_layers * r->batch_local * T);
+        if (!r->routes)
+            return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the routes");
     }
     if (!writer)
         return DUO_OK;
@@ -354,23 +394,32 @@ static duo_status validate(run *r, long step)
     return DUO_OK;
 }
 
-/* This rank's share of the step's global batch: sequences [rank * b, (rank
- * + 1) * b) of it, routes drawn on the host for their global token indices
- * (the routes a one-rank run gives the same tokens). One rank: the whole
- * batch, routes on the device. */
-static duo_status set_batch(run *r, long s, const int32_t *windows, int32_t *inputs,
-                            int32_t *targets, uint64_t *valid)
+/* Shard k of the step's global batch: sequences [k * b, (k + 1) * b) of
+ * it, into inputs and targets; *valid = its unmasked targets. */
+static void split_shard(const run *r, int k, const int32_t *windows, int32_t *inputs,
+                        int32_t *targets, uint64_t *valid)
 {
-    const duo_train_config *tc = &r->config->train;
     size_t T = (size_t)r->config->model.ctx, b = r->batch_local, n = b * T;
-    duo_split_windows(windows + (size_t)r->rank * b * (T + 1), (int)b, (int)T, inputs, targets);
+    duo_split_windows(windows + (size_t)k * b * (T + 1), (int)b, (int)T, inputs, targets);
     *valid = 0;
     for (size_t i = 0; i < n; i++)
         *valid += targets[i] >= 0;
-    if (r->ranks == 1)
+}
+
+/* Shard k of the step's global batch set in the activations, routes drawn
+ * on the host for its global token indices (the routes a one-shard run
+ * gives the same tokens). One shard on one rank: the whole batch, routes on
+ * the device. */
+static duo_status set_batch(run *r, long s, int k, const int32_t *windows, int32_t *inputs,
+                            int32_t *targets, uint64_t *valid)
+{
+    const duo_train_config *tc = &r->config->train;
+    size_t n = r->batch_local * (size_t)r->config->model.ctx;
+    split_shard(r, k, windows, inputs, targets, valid);
+    if (!r->sharded)
         return duo_model_set_batch_random_routes(r->model, r->train_acts, inputs, targets,
                                                  &r->thresholds, tc->seed, (uint64_t)s);
-    size_t first = (size_t)r->rank * n;
+    size_t first = (size_t)k * n;
     for (int l = 0; l < r->config->model.n_layers; l++)
         for (size_t t = 0; t < n; t++)
             r->routes[(size_t)l * n + t] = (uint8_t)duo_route_pick(
@@ -433,8 +482,10 @@ static duo_status train_loop(run *r)
     size_t n_local = r->batch_local * T;
     int32_t *windows = malloc(B * (T + 1) * sizeof *windows);
     int32_t *inputs = malloc(n_local * sizeof *inputs), *targets = malloc(n_local * sizeof *targets);
+    uint64_t *valid = malloc((size_t)r->shards * sizeof *valid);
+    float *loss = malloc((size_t)r->local * sizeof *loss);
     duo_status st = DUO_OK;
-    if (!windows || !inputs || !targets)
+    if (!windows || !inputs || !targets || !valid || !loss)
         st = duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the batch");
     for (long s = r->start_step; s < tc->steps && st == DUO_OK; s++) {
         long done = s + 1;
@@ -442,12 +493,27 @@ static duo_status train_loop(run *r)
         /* Every rank reads the whole global batch (so the loader's state is
          * the same whatever the number of ranks) and trains on its share. */
         st = duo_loader_next(r->loader, (int)B, windows, NULL);
-        uint64_t valid = 0;
-        if (st == DUO_OK)
-            st = set_batch(r, s, windows, inputs, targets, &valid);
         duo_step_result result;
-        if (st == DUO_OK)
-            st = duo_train_step_ranks(r->model, r->train_acts, &r->opt, tc, s, valid, &result);
+        if (st == DUO_OK && !r->sharded) {
+            st = set_batch(r, s, 0, windows, inputs, targets, &valid[0]);
+            if (st == DUO_OK)
+                st = duo_train_step(r->model, r->train_acts, &r->opt, tc, s, &result);
+        } else if (st == DUO_OK) {
+            /* Every shard's valid targets (for the weights), then this
+             * rank's shards one by one. */
+            for (int k = 0; k < r->shards; k++)
+                split_shard(r, k, windows, inputs, targets, &valid[k]);
+            for (int j = 0; j < r->local && st == DUO_OK; j++) {
+                int k = r->rank * r->local + j;
+                st = set_batch(r, s, k, windows, inputs, targets, &valid[k]);
+                if (st == DUO_OK)
+                    st = duo_train_shard_pass(r->model, r->train_acts, &r->opt, j, r->local,
+                                              &loss[j]);
+            }
+            if (st == DUO_OK)
+                st = duo_train_step_shards(r->model, &r->opt, tc, s, r->shards, loss, valid,
+                                           &result);
+        }
         bool last = done == tc->steps;
         if (st == DUO_OK && r->ranks > 1 && (last || done % PARAMS_CHECK_EVERY == 0))
             st = check_params(r, done);
@@ -504,6 +570,8 @@ static duo_status train_loop(run *r)
     free(windows);
     free(inputs);
     free(targets);
+    free(valid);
+    free(loss);
     return st;
 }
 
@@ -512,7 +580,8 @@ duo_status duo_train(duo_runtime *rt, const duo_config *config, const duo_train_
     if (!options || !options->run_dir || !*options->run_dir)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "duo_train needs a run folder");
     DUO_TRY(duo_config_validate(config, "the training config"));
-    run r = {.rt = rt, .config = config, .options = options, .t0 = duo_now_seconds()};
+    run r = {.rt = rt, .resolved = *config, .options = options, .t0 = duo_now_seconds()};
+    r.config = &r.resolved;
     duo_status st = setup(&r);
     if (st == DUO_OK) {
         duo_train_event e = {.kind = DUO_TRAIN_EVENT_START, .step = r.start_step};

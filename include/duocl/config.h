@@ -14,6 +14,7 @@
  *              "seed": 1, "p_big": 0.5, "p_small": 0.5, "p_skip": 0,
  *              "eval_every": 100 (0: only at the end), "eval_tokens": 65536 (per domain),
  *              "ckpt_every": 100 (0: only at the end),
+ *              "grad_shards": 0 (the number of ranks the run starts with; see below),
  *              "domain_weights": {"web": 1, "wiki": 1, "instruct": 1, "code": 1} }
  *   "data":  { "tokenizer": "byte" or a tokenizer JSON file, "shards": "data/shards/byte" }
  *
@@ -105,6 +106,13 @@ typedef struct duo_train_config {
     int eval_every;      /* steps between validations; 0: only at the end */
     int eval_tokens;     /* validation tokens per domain */
     int ckpt_every;      /* steps between checkpoints; 0: only at the end */
+    /* The global batch is cut into grad_shards equal shards whose gradients
+     * are computed one by one and added in shard order, so the bits do not
+     * depend on the number of ranks (which must divide it). 0: the number of
+     * ranks when the run starts; duo_train writes the resolved value to the
+     * run's config.json and checkpoints, and a checkpoint without the key
+     * (older runs) means 1. Must divide batch. */
+    int grad_shards;
     int n_domains;       /* entries of domains[] in use, >= 1 */
     duo_domain_weight domains[DUO_CONFIG_MAX_DOMAINS]; /* in the order written */
 } duo_train_config;

@@ -89,10 +89,11 @@ typedef struct duo_train_event {
     double elapsed_s;          /* wall time of the run, across resumes */
     const duo_train_eval *eval; /* EVAL, DONE */
     const char *path;          /* CHECKPOINT */
-    /* DONE, with several ranks (include/duocl/comm.h): this rank's seconds
-     * in the gradient sum's three parts over this process's steps: reading
-     * the gradient buckets to the host, summing them over ranks (waiting for
-     * the slowest rank included), writing them back. 0 with one rank. */
+    /* DONE, with several ranks (include/duocl/comm.h) or gradient shards
+     * (train.grad_shards): this rank's seconds in the gradient sum's three
+     * parts over this process's steps: reading the gradients to the host,
+     * adding the shards (over ranks: waiting for the slowest rank included),
+     * writing them back. 0 with one shard on one rank. */
     double grad_read_s, grad_sum_s, grad_write_s;
 } duo_train_event;
 
