@@ -55,20 +55,7 @@ for root, dirs, files in os.walk(sys.argv[1]):
 print("\n".join(bad))
 sys.exit(1 if bad else 0)
 PY
-# A log without its timing fields: what must be equal across runs.
-cat >"$work/canonical.py" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    o = json.loads(line)
-    for k in ("tokens_per_s", "elapsed_s"):
-        o.pop(k, None)
-    print(json.dumps(o, sort_keys=True))
-PY
 whole() { python3 "$work/whole.py" "$1"; }
-same_log() { # two logs
-    python3 "$work/canonical.py" "$1" >"$work/a.log" && python3 "$work/canonical.py" "$2" >"$work/b.log" &&
-        cmp "$work/a.log" "$work/b.log"
-}
 # Every file of the reference folder, equal in the other (logs canonical).
 same_files() { # folder, reference folder
     (cd "$2" && find . -type f ! -name '*.tmp*' ! -name '*.out') | while read -r f; do

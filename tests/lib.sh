@@ -4,6 +4,7 @@
 # expect CODE PATTERN ARGS...  runs duocl ARGS; succeeds if it exits CODE and
 #                         its output contains PATTERN
 # make_corpora, make_shards, tiny_config  a tiny run's text, shards and config
+# same_log A B           two log.jsonl files equal but for their timing fields
 # finish SUITE            prints "SUITE: N passed, M failed" and exits 0 only
 #                         if nothing failed
 passed=0
@@ -79,4 +80,20 @@ EOF
 finish() {
     echo "$1: $passed passed, $failed failed"
     [ "$failed" -eq 0 ]
+}
+
+# Two log.jsonl files equal record for record, leaving out the timing fields
+# (tokens_per_s, elapsed_s): what must be equal across runs.
+log_without_timing() {
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    for k in ("tokens_per_s", "elapsed_s"):
+        o.pop(k, None)
+    print(json.dumps(o, sort_keys=True))' "$1"
+}
+same_log() {
+    log_without_timing "$1" >"$work/a.log" && log_without_timing "$2" >"$work/b.log" &&
+        cmp "$work/a.log" "$work/b.log"
 }
