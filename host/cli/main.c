@@ -48,6 +48,9 @@ static int run_command(int argc, char **argv);
  * they may be waiting for it in a collective. */
 int main(int argc, char **argv)
 {
+    /* Line by line, so that results (stdout) and progress (stderr) sent to one
+     * log file keep the order they were written in. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     duo_status status = duo_comm_init(&argc, &argv);
     if (status != DUO_OK)
         return cli_report(status);
