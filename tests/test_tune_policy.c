@@ -2,7 +2,8 @@
  * A deliberately bad parameter set (1x1 Xgemm tiles, and every GEMM sent
  * through that in-direct kernel) given to duo_tune_device as the tuned
  * candidate is timed against CLBlast's built-in parameters on a small model's
- * training-step GEMMs, interleaved in fresh processes, and refused: the file
+ * training-step GEMMs, interleaved in fresh processes (`duocl tune
+ * --measure-job`, the duocl CMake built: DUOCL_PROGRAM), and refused: the file
  * records "built-in parameters kept", both totals and no kernels, and a
  * runtime then starts with CLBlast's own parameters. A file whose recorded
  * comparison says its parameters are slower is refused at start-up with a
@@ -102,7 +103,8 @@ static void slower_candidate_refused_builtin_kept(void)
     char candidate[1500];
     snprintf(candidate, sizeof candidate, "%s/tiny-tiles.json", tmp);
     tuning_file(candidate, "", "", TINY_TILES);
-    duo_tune_options o = {.model = &MODEL, .batch = BATCH, .rounds = 2, .candidate = candidate};
+    duo_tune_options o = {.model = &MODEL, .batch = BATCH, .rounds = 2, .candidate = candidate,
+                          .program = DUOCL_PROGRAM};
     duo_tune_result *r = calloc(1, sizeof *r);
     if (!r || !unit_ok("tune_with_candidate", duo_tune_device(&o, r))) {
         free(r);
@@ -197,6 +199,9 @@ static void options_checked(void)
     o = (duo_tune_options){.model = &MODEL, .rounds = DUO_TUNE_MAX_ROUNDS + 1};
     st = duo_tune_device(&o, r);
     unit_fails("rounds_bounded", st, DUO_ERR_INVALID_ARGUMENT, "rounds", NULL);
+    o = (duo_tune_options){.model = &MODEL, .program = "/nonexistent/duocl"};
+    st = duo_tune_device(&o, r);
+    unit_fails("program_must_exist", st, DUO_ERR_INVALID_ARGUMENT, "/nonexistent/duocl", NULL);
     free(r);
 }
 

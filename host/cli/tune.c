@@ -3,7 +3,8 @@
  * parameters timed against each other on the step's GEMMs; tuned ones are
  * kept only when faster), and times the model's GEMMs before and after by
  * running this binary's `duocl bench --only gemm` untuned (DUOCL_NO_TUNING=1)
- * and tuned. */
+ * and tuned. `duocl tune --measure-job JOB` is the timing child that
+ * duo_tune_device runs for each parameter set (duo_tune_measure_job). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,7 +191,7 @@ static bool parse_shape(const char *s, size_t *m, size_t *n, size_t *k)
 }
 
 enum { DEVICE, CONFIG, FRACTION, SHAPE, SECONDS, MIN_INDIRECT, ROUNDS, PARAMETERS, NO_BENCH,
-       BENCH_ROUNDS, N_OPTIONS };
+       BENCH_ROUNDS, MEASURE_JOB, N_OPTIONS };
 
 static int run_tune(int argc, char **argv)
 {
@@ -218,10 +219,16 @@ static int run_tune(int argc, char **argv)
                                               "ones instead of running the tuners", NULL},
         [NO_BENCH] = {"no-bench", NULL, "skip the before/after timings", NULL},
         [BENCH_ROUNDS] = {"bench-rounds", "N", "before/after bench pairs, interleaved (default 1)", NULL},
+        [MEASURE_JOB] = {"measure-job", "FILE", "(internal) time a timing job's GEMMs in this process "
+                                                "and write FILE.out (tune's child for each set)", NULL},
     };
     int code = cli_parse(&cli_tune_command, argc, argv, opt, N_OPTIONS, NULL, 0, 0, NULL);
     if (code != CLI_OK)
         return code == CLI_HELP_SHOWN ? CLI_OK : code;
+    if (opt[MEASURE_JOB].value) {
+        duo_status st = duo_tune_measure_job(opt[MEASURE_JOB].value);
+        return st == DUO_OK ? CLI_OK : cli_report(st);
+    }
     const char *config_path = opt[CONFIG].value ? opt[CONFIG].value : "configs/bench.json";
     duo_config config;
     duo_status st = duo_config_load(config_path, &config);

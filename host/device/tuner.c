@@ -1,31 +1,23 @@
 /* duo_tune_device (duocl/tune.h): the GEMMs of a training step, CLBlast's
- * kernel and routine tuners, the interleaved timing of the built-in and the
- * tuned parameters (each set in a fresh process), the decision and the file.
- * The file itself is tuning.c's. */
+ * kernel and routine tuners, the sets to time, the decision and the file.
+ * The timing processes are tune_timing.c's, the file itself tuning.c's. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "device/tuner.h"
 #include "base/clock.h"
 #include "base/error.h"
 #include "base/fileio.h"
-#include "device/gemm.h"
+#include "device/tune_timing.h"
 #include "device/tuning.h"
 #include "duocl/runtime.h"
 #include "platforms/environment.h"
-
-/* The job a timing child runs (see the constructor at the end). */
-static const char MEASURE_ENV[] = "DUOCL_TUNE_MEASURE";
 
 enum { ROUTINE = DUO_TUNE_TUNERS - 1 }; /* index of the routine tuner */
 
@@ -54,65 +46,6 @@ const char *duo_tuner_outcome_name(duo_tuner_outcome outcome)
     case DUO_TUNER_FAILED: return "failed";
     default: return "not run";
     }
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-int duo_run_child(char *const argv[], const char *dir, double seconds)
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        if (dir) {
-            if (chdir(dir) != 0)
-                _exit(127);
-            int fd = open("log.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd >= 0) {
-                dup2(fd, 1);
-                dup2(fd, 2);
-                close(fd);
-            }
-            fd = open("/dev/null", O_RDONLY);
-            if (fd >= 0) {
-                dup2(fd, 0);
-                close(fd);
-            }
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    double start = duo_now_seconds();
-    for (;;) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (seconds > 0 && duo_now_seconds() - start > seconds) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -2;
-        }
-        sleep_ms(50);
-    }
-}
-
-static void emit(const duo_tune_options *o, duo_tune_event e)
-{
-    if (o->callback)
-        o->callback(&e, o->user);
-}
-
-/* The most a timing child or a tuner's compiling first run may take. */
-static double child_seconds(const duo_tune_options *o)
-{
-    return fmax(600, 4 * o->seconds);
 }
 
 /* ---- the GEMMs of a training step ---- */
@@ -229,8 +162,8 @@ static bool collect(const duo_tune_options *o, const char *dir, const char *kern
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         duo_tuning_kernel k;
         if (duo_tuning_read_clblast_result(path, kernel, &k) != DUO_OK) {
-            emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_RESULT_SKIPPED, .path = path,
-                                     .message = duo_last_error()});
+            duo_tune_emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_RESULT_SKIPPED, .path = path,
+                                             .message = duo_last_error()});
             continue;
         }
         if (!found || k.time_ms < best->time_ms)
@@ -282,11 +215,11 @@ static void run_kernel_tuner(const duo_tune_options *o, int i, const tuner_args 
     run->m = shape[0], run->n = shape[1], run->k = shape[2];
     if (!find_program(TUNERS[i].program, run->path, sizeof run->path)) {
         run->outcome = DUO_TUNER_NOT_INSTALLED;
-        emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNER_DONE, .tuner = run});
+        duo_tune_emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNER_DONE, .tuner = run});
         return;
     }
     double t0 = duo_now_seconds();
-    emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNER_START, .tuner = run});
+    duo_tune_emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNER_START, .tuner = run});
     int rc = run_program(a, run, dir, shape[0], shape[1], shape[2], "2", run->budget_s);
     duo_tuning_kernel best;
     run->found = collect(o, dir, TUNERS[i].kernel, &best);
@@ -296,7 +229,7 @@ static void run_kernel_tuner(const duo_tune_options *o, int i, const tuner_args 
         run->best_ms = best.time_ms;
         duo_tuning_put(t, &best, true);
     }
-    emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNER_DONE, .tuner = run});
+    duo_tune_emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNER_DONE, .tuner = run});
 }
 
 /* ---- XGEMM_MIN_INDIRECT_SIZE from CLBlast's routine tuner ---- */
@@ -363,9 +296,9 @@ static void measure_switch_point(const duo_tune_options *o, const tuner_args *a,
     duo_tuner_run *run = &out->tuners[ROUTINE];
     if (!find_program(TUNERS[ROUTINE].program, run->path, sizeof run->path)) {
         run->outcome = DUO_TUNER_NOT_INSTALLED;
-        emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNER_DONE, .tuner = run});
-        emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_SWITCH_POINT,
-                                 .message = "clblast_tuner_routine_xgemm is not installed"});
+        duo_tune_emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNER_DONE, .tuner = run});
+        duo_tune_emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_SWITCH_POINT,
+                                         .message = "clblast_tuner_routine_xgemm is not installed"});
         return;
     }
     routine_shape shapes[DUO_TUNE_MAX_GEMMS];
@@ -384,14 +317,14 @@ static void measure_switch_point(const duo_tune_options *o, const tuner_args *a,
     }
     qsort(shapes, (size_t)n, sizeof *shapes, by_mnk);
     double start = duo_now_seconds(), t0 = start;
-    emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNER_START, .tuner = run});
+    duo_tune_emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNER_START, .tuner = run});
     run->outcome = DUO_TUNER_FINISHED;
     int measured = 0;
     for (int i = 0; i < n && run->outcome == DUO_TUNER_FINISHED; i++) {
         /* The first run compiles CLBlast's kernels with the tuned parameters
          * (PoCL on a busy CPU: a minute or more; cached for the later runs):
          * the budget counts from its end. */
-        double left = i == 0 ? child_seconds(o) : run->budget_s - (duo_now_seconds() - t0);
+        double left = i == 0 ? duo_tune_child_seconds(o) : run->budget_s - (duo_now_seconds() - t0);
         if (left <= 0) {
             run->outcome = DUO_TUNER_STOPPED;
             break;
@@ -423,316 +356,16 @@ static void measure_switch_point(const duo_tune_options *o, const tuner_args *a,
     run->found = measured > 0;
     if (run->found)
         out->min_indirect = switch_point(shapes, n);
-    emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNER_DONE, .tuner = run});
+    duo_tune_emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNER_DONE, .tuner = run});
     char why[160];
     snprintf(why, sizeof why, "measured at %d of the step's %d GEMM shapes%s", measured, n,
              measured == 0 ? "; CLBlast's own kept" : measured < n ? ", the larger ones counted as "
                                                                      "faster in-direct" : "");
-    emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_SWITCH_POINT, .value = out->min_indirect,
-                             .message = why});
+    duo_tune_emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_SWITCH_POINT, .value = out->min_indirect,
+                                     .message = why});
 }
 
-/* ---- timing a parameter set in a fresh process ----
- *
- * Job file (text): "duocl-tune-measure 1", then "device SELECTOR" (optional),
- * "parameters FILE" (optional: a tuning file applied over the built-in
- * parameters), "warm-up" (optional: a warm-up call before every GEMM) and
- * one "gemm M N K BATCH TA TB" per GEMM. The child writes
- * JOB.out: "ok" and one line per GEMM with the median milliseconds of one
- * call, or "error MESSAGE". */
-
-typedef struct measure_job {
-    char device[256], parameters[1800];
-    bool warm_up;
-    int count;
-    duo_tune_gemm gemms[DUO_TUNE_MAX_GEMMS];
-} measure_job;
-
-static duo_status write_job(const char *path, const duo_device_info *device, const char *parameters,
-                            bool warm_up, const duo_tune_gemm *gemms, int count)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return duo_fail(DUO_ERR_IO, "cannot write the timing job %s", path);
-    fprintf(f, "duocl-tune-measure 1\ndevice %d:%d\n", device->platform_index, device->device_index);
-    if (parameters)
-        fprintf(f, "parameters %s\n", parameters);
-    if (warm_up)
-        fprintf(f, "warm-up\n");
-    for (int i = 0; i < count; i++) {
-        const duo_tune_gemm *g = &gemms[i];
-        fprintf(f, "gemm %zu %zu %zu %zu %d %d\n", g->m, g->n, g->k, g->batch, g->ta, g->tb);
-    }
-    return fclose(f) == 0 ? DUO_OK : duo_fail(DUO_ERR_IO, "cannot write the timing job %s", path);
-}
-
-static duo_status read_job(const char *path, measure_job *job)
-{
-    memset(job, 0, sizeof *job);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return duo_fail(DUO_ERR_IO, "cannot read the timing job %s", path);
-    char line[2048];
-    bool header = false;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        int ta, tb;
-        duo_tune_gemm *g = &job->gemms[job->count];
-        if (strcmp(line, "duocl-tune-measure 1") == 0)
-            header = true;
-        else if (strncmp(line, "device ", 7) == 0)
-            snprintf(job->device, sizeof job->device, "%.255s", line + 7);
-        else if (strcmp(line, "warm-up") == 0)
-            job->warm_up = true;
-        else if (strncmp(line, "parameters ", 11) == 0)
-            snprintf(job->parameters, sizeof job->parameters, "%.1799s", line + 11);
-        else if (job->count < DUO_TUNE_MAX_GEMMS &&
-                 sscanf(line, "gemm %zu %zu %zu %zu %d %d", &g->m, &g->n, &g->k, &g->batch, &ta,
-                        &tb) == 6 && g->m && g->n && g->k && g->batch) {
-            g->ta = ta, g->tb = tb;
-            job->count++;
-        }
-    }
-    fclose(f);
-    return header ? DUO_OK : duo_fail(DUO_ERR_FORMAT, "%s is not a timing job", path);
-}
-
-typedef struct gemm_buffers {
-    cl_mem a, b, c;
-} gemm_buffers;
-
-static duo_status call_gemm(duo_runtime *rt, const duo_tune_gemm *g, const gemm_buffers *x)
-{
-    /* Row-major operands stored as used: op(A) is m x k, so A is k x m when transposed. */
-    duo_matrix a = {x->a, 0, g->ta ? g->m : g->k, g->ta};
-    duo_matrix b = {x->b, 0, g->tb ? g->k : g->n, g->tb};
-    duo_matrix c = {x->c, 0, g->n, false};
-    if (g->batch == 1)
-        return duo_gemm(rt, g->m, g->n, g->k, 1.0f, a, b, 0.0f, c);
-    return duo_gemm_strided_batched(rt, g->m, g->n, g->k, 1.0f, a, g->m * g->k, b, g->k * g->n,
-                                    0.0f, c, g->m * g->n, g->batch);
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, by_value);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* Median milliseconds of one call. The first call of each routine (plain or
- * batched) in the process compiles CLBlast's program: a separate warm-up call.
- * Later GEMMs take their first call as warm-up only when it is short; short
- * GEMMs run in batches of at least ~5 ms so that the launch and the wait do
- * not dominate; long ones are timed once (the rounds give the median). */
-static duo_status time_gemm(duo_runtime *rt, const duo_tune_gemm *g, const gemm_buffers *x,
-                            bool compiled, double *ms)
-{
-    if (!compiled) {
-        DUO_TRY(call_gemm(rt, g, x));
-        DUO_TRY(duo_runtime_finish(rt));
-    }
-    double samples[5];
-    int n = 0, calls = 1;
-    bool warm = !compiled;
-    while (n < 5) {
-        double t0 = duo_now_seconds();
-        for (int i = 0; i < calls; i++)
-            DUO_TRY(call_gemm(rt, g, x));
-        DUO_TRY(duo_runtime_finish(rt));
-        double s = duo_now_seconds() - t0;
-        bool keep = warm || s > 0.3;
-        warm = true;
-        if (s < 0.005 && calls < 1000) /* too short to time: batch more calls */
-            calls = (int)fmin(1000, ceil(calls * 0.005 / fmax(s, 1e-6))), keep = false;
-        if (!keep)
-            continue;
-        samples[n++] = 1e3 * s / calls;
-        if ((n >= 3 && s * n > 0.3) || s > 0.3)
-            break;
-    }
-    *ms = median(samples, n);
-    return DUO_OK;
-}
-
-static size_t larger(size_t a, size_t b) { return a > b ? a : b; }
-
-static duo_status measure(const measure_job *job, double *ms)
-{
-    setenv("DUOCL_NO_TUNING", "1", 1); /* the job's parameters, not the stored file */
-    duo_runtime *rt;
-    DUO_TRY(duo_runtime_create(&(duo_runtime_options){.device = job->device[0] ? job->device : NULL,
-                                                       .gemm = DUO_GEMM_CLBLAST},
-                               &rt));
-    duo_status st = DUO_OK;
-    if (job->parameters[0]) {
-        duo_tuning t;
-        st = duo_tuning_load(job->parameters, &rt->device, &t);
-        if (st == DUO_OK)
-            st = duo_tuning_apply(rt, &t, job->parameters);
-    }
-    size_t a = 1, b = 1, c = 1;
-    for (int i = 0; i < job->count; i++) {
-        const duo_tune_gemm *g = &job->gemms[i];
-        a = larger(a, g->m * g->k * g->batch);
-        b = larger(b, g->k * g->n * g->batch);
-        c = larger(c, g->m * g->n * g->batch);
-    }
-    gemm_buffers x = {0};
-    if (st == DUO_OK)
-        st = duo_buffer_create(rt, a * sizeof(float), &x.a);
-    if (st == DUO_OK)
-        st = duo_buffer_create(rt, b * sizeof(float), &x.b);
-    if (st == DUO_OK)
-        st = duo_buffer_create(rt, c * sizeof(float), &x.c);
-    /* 0x3c3c3c3c is 0.0115f: finite products, no denormals. */
-    if (st == DUO_OK)
-        st = duo_buffer_fill_byte(rt, x.a, 0, a * sizeof(float), 0x3c);
-    if (st == DUO_OK)
-        st = duo_buffer_fill_byte(rt, x.b, 0, b * sizeof(float), 0x3c);
-    bool compiled[2] = {false, false}; /* plain, batched */
-    for (int i = 0; i < job->count && st == DUO_OK; i++) {
-        bool batched = job->gemms[i].batch > 1;
-        st = time_gemm(rt, &job->gemms[i], &x, compiled[batched] && !job->warm_up, &ms[i]);
-        compiled[batched] = true;
-    }
-    duo_buffer_release(&x.a);
-    duo_buffer_release(&x.b);
-    duo_buffer_release(&x.c);
-    duo_runtime_destroy(rt);
-    return st;
-}
-
-/* The child's side: runs the job named by $DUOCL_TUNE_MEASURE and exits,
- * before the program's main. */
-__attribute__((constructor)) static void measure_child(void)
-{
-    const char *env = getenv(MEASURE_ENV);
-    if (!env || !*env)
-        return;
-    char path[1800], out[1900];
-    snprintf(path, sizeof path, "%s", env);
-    unsetenv(MEASURE_ENV);
-    snprintf(out, sizeof out, "%s.out", path);
-    duo_platform_prepare_environment();
-    measure_job job;
-    double ms[DUO_TUNE_MAX_GEMMS];
-    duo_status st = read_job(path, &job);
-    if (st == DUO_OK)
-        st = measure(&job, ms);
-    FILE *f = fopen(out, "w");
-    if (f) {
-        if (st == DUO_OK) {
-            fprintf(f, "ok\n");
-            for (int i = 0; i < job.count; i++)
-                fprintf(f, "%.9g\n", ms[i]);
-        } else {
-            fprintf(f, "error %s\n", duo_last_error());
-        }
-        fclose(f);
-    }
-    _exit(st == DUO_OK ? 0 : 1);
-}
-
-/* Runs a job in a child: ms[i] for each of its `count` GEMMs, or a message in why. */
-static bool time_set(const char *job_path, int count, double seconds, double *ms, char *why,
-                     size_t cap)
-{
-    char dir[1800], out[1900];
-    snprintf(dir, sizeof dir, "%s.d", job_path);
-    snprintf(out, sizeof out, "%s.out", job_path);
-    duo_make_directories(dir);
-    remove(out);
-    char *argv[] = {"/proc/self/exe", NULL};
-    setenv(MEASURE_ENV, job_path, 1);
-    int rc = duo_run_child(argv, dir, seconds);
-    unsetenv(MEASURE_ENV);
-    FILE *f = fopen(out, "r");
-    char line[1024] = "";
-    bool ok = f && fgets(line, sizeof line, f) && strcmp(line, "ok\n") == 0;
-    for (int i = 0; ok && i < count; i++)
-        ok = fscanf(f, "%lf", &ms[i]) == 1 && ms[i] > 0;
-    if (f)
-        fclose(f);
-    if (!ok) {
-        line[strcspn(line, "\n")] = '\0';
-        snprintf(why, cap, "%.300s (log: %.600s/log.txt)",
-                 rc == -2 ? "stopped on time"
-                 : strncmp(line, "error ", 6) == 0 ? line + 6
-                                                   : "the timing process did not finish",
-                 dir);
-    }
-    return ok;
-}
-
-/* ---- built-in against tuned ---- */
-
-typedef struct set {
-    duo_tuning tuning;      /* no kernels: CLBlast's built-in parameters */
-    char file[1700];
-} set;
-
-/* Times every set on every GEMM of the step, interleaved: round r runs the
- * sets starting from set r (built-in first, then second, ...), each in a
- * fresh process. out->gemms[].ms and out->total_ms get the medians and totals. */
-static duo_status compare(const duo_tune_options *o, set *sets, duo_tune_result *out)
-{
-    char dir[1500];
-    snprintf(dir, sizeof dir, "%s/timing", out->work_dir);
-    duo_make_directories(dir);
-    for (int s = 1; s < out->set_count; s++) {
-        duo_tuning *t = &sets[s].tuning;
-        snprintf(t->device, sizeof t->device, "%s", out->device.name);
-        snprintf(t->driver, sizeof t->driver, "%s", out->device.driver);
-        snprintf(t->platform, sizeof t->platform, "%s", out->device.platform);
-        snprintf(sets[s].file, sizeof sets[s].file, "%s/set%d.json", dir, s);
-        DUO_TRY(duo_tuning_save(sets[s].file, t));
-    }
-    emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TIMING, .result = out});
-    double ms[DUO_TUNE_MAX_SETS][DUO_TUNE_MAX_ROUNDS][DUO_TUNE_MAX_GEMMS];
-    bool failed[DUO_TUNE_MAX_SETS] = {false};
-    double child_budget = child_seconds(o);
-    for (int round = 0; round < out->rounds; round++)
-        for (int i = 0; i < out->set_count; i++) {
-            int s = (round + i) % out->set_count;
-            if (failed[s])
-                continue;
-            char job[1700], why[1024] = "";
-            snprintf(job, sizeof job, "%s/round%d-set%d.job", dir, round + 1, s);
-            /* PoCL compiles a kernel again for each new launch shape (and caches it on
-             * disk): the first round warms up before every GEMM. */
-            DUO_TRY(write_job(job, &out->device, s ? sets[s].file : NULL, round == 0, out->gemms,
-                              out->gemm_count));
-            failed[s] = !time_set(job, out->gemm_count, child_budget, ms[s][round], why, sizeof why);
-            double total = 0;
-            for (int g = 0; !failed[s] && g < out->gemm_count; g++)
-                total += out->gemms[g].count * ms[s][round][g];
-            emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TIMED, .result = out, .set = s,
-                                     .round = round, .name = out->set_names[s],
-                                     .total_ms = total, .message = failed[s] ? why : NULL});
-            if (failed[0]) {
-                out->failed = DUO_TUNE_FAILED_TIMING;
-                return duo_fail(DUO_ERR_CLBLAST, "timing GEMMs with CLBlast's built-in parameters "
-                                "failed: %s", why);
-            }
-        }
-    for (int s = 0; s < out->set_count; s++) {
-        out->total_ms[s] = 0;
-        for (int g = 0; !failed[s] && g < out->gemm_count; g++) {
-            double v[DUO_TUNE_MAX_ROUNDS];
-            for (int round = 0; round < out->rounds; round++)
-                v[round] = ms[s][round][g];
-            out->gemms[g].ms[s] = median(v, out->rounds);
-            out->total_ms[s] += out->gemms[g].count * out->gemms[g].ms[s];
-        }
-    }
-    return DUO_OK;
-}
+/* ---- the decision ---- */
 
 /* The fastest tuned set, kept only when it beats the built-in parameters by the margin. */
 static void decide(duo_tune_result *out)
@@ -790,16 +423,16 @@ static duo_status make_work_dir(const duo_tune_options *o, duo_tune_result *out)
     /* Absolute: the children run in folders of their own. */
     snprintf(out->work_dir, sizeof out->work_dir, "%s", absolute);
     free(absolute);
-    emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNING, .device = &out->device,
-                             .work_dir = out->work_dir});
+    duo_tune_emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_TUNING, .device = &out->device,
+                                     .work_dir = out->work_dir});
     return DUO_OK;
 }
 
 /* A set: the tuned kernels with GemmRoutine's switch point (0: CLBlast's own). */
-static void add_set(duo_tune_result *out, set *sets, const duo_tuning *kernels, int switch_point,
+static void add_set(duo_tune_result *out, duo_tune_set *sets, const duo_tuning *kernels, int switch_point,
                     const char *name)
 {
-    set *s = &sets[out->set_count];
+    duo_tune_set *s = &sets[out->set_count];
     s->tuning = *kernels;
     if (switch_point > 0) {
         duo_tuning_kernel r = {.name = "GemmRoutine", .count = 1};
@@ -816,7 +449,7 @@ static void add_set(duo_tune_result *out, set *sets, const duo_tuning *kernels, 
  * transposed one can be far faster in-direct, its transpose done by a kernel
  * of its own, than in the direct kernel tuned untransposed). */
 static void add_sets(const duo_tune_options *o, const duo_tuning *kernels, duo_tune_result *out,
-                     set *sets)
+                     duo_tune_set *sets)
 {
     out->set_count = 1;
     snprintf(out->set_names[0], sizeof out->set_names[0], "built-in");
@@ -856,8 +489,8 @@ static void xgemm_shape(const duo_tune_options *o, const duo_tune_result *out,
     char job[1600], why[1024];
     double ms = 0;
     snprintf(job, sizeof job, "%s/probe.job", out->work_dir);
-    if (write_job(job, &out->device, NULL, true, &probe, 1) != DUO_OK ||
-        !time_set(job, 1, child_seconds(o), &ms, why, sizeof why))
+    if (duo_tune_write_job(job, &out->device, NULL, true, &probe, 1) != DUO_OK ||
+        !duo_tune_time_job(o->program, job, 1, duo_tune_child_seconds(o), &ms, why, sizeof why))
         ms = 0; /* not timed: the full shape */
     size_t m = (h->m + 127) / 128 * 128, n = (h->n + 127) / 128 * 128;
     double area = 1; /* of the GEMM's */
@@ -923,8 +556,8 @@ static duo_status find_candidates(const duo_tune_options *o, duo_tune_result *ou
 
 /* Stores the decision; kept tuned parameters must pass the GEMM self-test,
  * else the file is removed again. */
-static duo_status save_and_check(const duo_tune_options *o, const set *sets, const duo_tuning *kernels,
-                                 duo_tune_result *out)
+static duo_status save_and_check(const duo_tune_options *o, const duo_tune_set *sets,
+                                 const duo_tuning *kernels, duo_tune_result *out)
 {
     duo_tuning t = out->kept ? sets[out->kept].tuning : (duo_tuning){0};
     snprintf(t.device, sizeof t.device, "%s", out->device.name);
@@ -962,21 +595,21 @@ static duo_status save_and_check(const duo_tune_options *o, const set *sets, con
 static duo_status tune(const duo_tune_options *o, duo_tune_result *out)
 {
     DUO_TRY(find_device(o, out));
-    emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_DEVICE, .device = &out->device,
-                             .path = out->path, .settings = o, .result = out});
+    duo_tune_emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_DEVICE, .device = &out->device,
+                                     .path = out->path, .settings = o, .result = out});
     DUO_TRY(make_work_dir(o, out));
     duo_tuning *kernels = calloc(1, sizeof *kernels);
-    set *sets = calloc(DUO_TUNE_MAX_SETS, sizeof *sets);
+    duo_tune_set *sets = calloc(DUO_TUNE_MAX_SETS, sizeof *sets);
     duo_status st = kernels && sets ? DUO_OK : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory tuning");
     if (st == DUO_OK)
         st = find_candidates(o, out, kernels);
     if (st == DUO_OK) {
         add_sets(o, kernels, out, sets);
-        st = compare(o, sets, out);
+        st = duo_tune_compare(o, sets, out);
     }
     if (st == DUO_OK) {
         decide(out);
-        emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_DECIDED, .result = out});
+        duo_tune_emit(o, (duo_tune_event){.kind = DUO_TUNE_EVENT_DECIDED, .result = out});
         st = save_and_check(o, sets, kernels, out);
     }
     free(kernels);
@@ -1010,6 +643,12 @@ duo_status duo_tune_device(const duo_tune_options *o, duo_tune_result *out)
                         DUO_TUNE_MAX_ROUNDS, s.batch, s.rounds);
     if ((o->m || o->n || o->k) && !(o->m && o->n && o->k))
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "the tuning shape needs m, n and k");
+    /* Absolute: the timing children run in folders of their own. */
+    char program[PATH_MAX];
+    if (o->program && (!realpath(o->program, program) || access(program, X_OK) != 0))
+        return duo_fail(DUO_ERR_INVALID_ARGUMENT, "options.program: '%s' is not an executable "
+                        "(the duocl binary that runs the timing jobs)", o->program);
+    s.program = o->program ? program : "/proc/self/exe";
     out->gemm_count = duo_tune_step_gemms(o->model, s.batch, out->gemms, DUO_TUNE_MAX_GEMMS);
     if (out->gemm_count == 0)
         return duo_fail(DUO_ERR_INVALID_ARGUMENT, "the model has no GEMMs to tune");

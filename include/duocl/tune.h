@@ -37,10 +37,10 @@
  * It never prints: progress goes to the callback.
  *
  * Each set is timed in a fresh process, because CLBlast can override its
- * parameters but not restore its built-in ones: the current program is run
- * again (/proc/self/exe) with $DUOCL_TUNE_MEASURE naming a job file, and
- * libduocl, seeing it before main, times the job and exits. So the program
- * calling duo_tune_device must be linked with libduocl (not dlopen it).
+ * parameters but not restore its built-in ones: duo_tune_device runs
+ * `PROGRAM tune --measure-job JOB` (PROGRAM: options.program, the duocl
+ * binary), which times the job with duo_tune_measure_job. A program that is
+ * not duocl must set options.program.
  *
  * It sets DUOCL_NO_TUNING=1 while it runs (so an old, possibly bad, file is not
  * applied) and unsets it for the self-test; the caller's value is put back
@@ -167,6 +167,9 @@ typedef struct duo_tune_options {
     int rounds;                /* interleaved timing rounds, 1..DUO_TUNE_MAX_ROUNDS; 0: 3 */
     const char *candidate;     /* a tuning file whose kernels are timed as the tuned set instead of
                                   running the tuners (a file from another machine; tests) */
+    const char *program;       /* the duocl executable that runs the timing jobs (`PROGRAM tune
+                                  --measure-job JOB`); NULL: /proc/self/exe, right only when the
+                                  caller is duocl itself */
     duo_tune_callback callback; /* may be NULL */
     void *user;
 } duo_tune_options;
@@ -198,6 +201,13 @@ typedef struct duo_tune_result {
  * and filled in as far as the run got, also on failure (out->failed says where).
  * Keeping the built-in parameters is a success (out->kept == 0). */
 duo_status duo_tune_device(const duo_tune_options *options, duo_tune_result *out);
+
+/* The timing child's side (`duocl tune --measure-job JOB`): times the GEMMs of
+ * the job file duo_tune_device wrote with the parameters it names and writes
+ * JOB.out ("ok" and the median milliseconds of one call per GEMM, or "error
+ * MESSAGE"). Meant for a fresh process: it sets DUOCL_NO_TUNING=1 and leaves
+ * CLBlast's parameters overridden for the rest of the process. */
+duo_status duo_tune_measure_job(const char *job_path);
 
 /* "finished", "stopped on time", "failed", "not installed", "not run". */
 const char *duo_tuner_outcome_name(duo_tuner_outcome outcome);
