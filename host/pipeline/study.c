@@ -189,7 +189,7 @@ static duo_status tune_stage(study *s, const void *arg)
     }
     duo_tune_options to = {.device = s->o->device, .model = &s->config.model,
                            .batch = s->config.train.batch, .seconds = 120,
-                           .callback = s->o->on_tune, .user = s->o->user};
+                           .program = s->o->tune_program, .callback = s->o->on_tune, .user = s->o->user};
     duo_tune_result *r = calloc(1, sizeof *r);
     if (!r)
         return duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the tuning result");

@@ -68,6 +68,10 @@ typedef struct duo_study_options {
      * windows searched by the oracle (duo_study_defaults: 32). */
     int teacher_windows;
     bool tune;                 /* run the tune stage */
+    /* The duocl executable the tune stage starts for its timing processes
+     * (duo_tune_options.program); NULL: this program, right for duocl itself.
+     * A program that is not duocl and tunes must set it. */
+    const char *tune_program;
     /* Run (by the shell) when the corpora are missing, e.g.
      * "python3 scripts/fetch_corpora.py"; NULL: missing corpora are an error. */
     const char *fetch_command;
