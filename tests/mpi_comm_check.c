@@ -3,11 +3,16 @@
  * for bit against the rank-order sum each rank computes itself from every
  * rank's (seeded) values, the shard sums (1 to 3 shards per rank) against
  * the shard-order sum; gather, gatherv, broadcast and any against their
- * definitions. Exit 0 only when every check passed on this rank. */
+ * definitions; the sleeping barrier and broadcast (duo_comm_wait_*) deliver
+ * the root's bytes and, while the root works alone, leave the waiting ranks
+ * nearly idle (their CPU time well under the wait's wall time). Exit 0 only
+ * when every check passed on this rank. */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/comm.h"
 #include "base/rng.h"
@@ -20,6 +25,52 @@ static void check(bool ok, const char *what)
         fprintf(stderr, "rank %d: FAIL %s\n", duo_comm_rank(), what);
         failures++;
     }
+}
+
+static double seconds_of(clockid_t clock)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The sleeping waits: `root` sleeps `work_s` (working alone) before it joins;
+ * the others wait in duo_comm_wait_barrier, then in duo_comm_wait_broadcast
+ * of `n` bytes. Every rank checks the bytes; a waiting rank checks it used
+ * under a fifth of the wait in CPU time (a rank polling in MPI uses all of
+ * its core, or its share of a loaded machine). */
+static void check_sleeping_waits(int root, double work_s, size_t n)
+{
+    int rank = duo_comm_rank(), size = duo_comm_size();
+    unsigned char *buf = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = rank == root ? (unsigned char)(i * 7u + (unsigned)root) : 0xee;
+    double wall0 = seconds_of(CLOCK_MONOTONIC), cpu0 = seconds_of(CLOCK_PROCESS_CPUTIME_ID);
+    if (rank == root) {
+        struct timespec work = {.tv_sec = (time_t)work_s,
+                                .tv_nsec = (long)((work_s - (double)(time_t)work_s) * 1e9)};
+        nanosleep(&work, NULL);
+    }
+    check(duo_comm_wait_barrier() == DUO_OK, "wait_barrier status");
+    if (rank == root)
+        nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = (long)(work_s * 0.5e9)}, NULL);
+    check(duo_comm_wait_broadcast(buf, n, root) == DUO_OK, "wait_broadcast status");
+    double wall = seconds_of(CLOCK_MONOTONIC) - wall0;
+    double cpu = seconds_of(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += buf[i] != (unsigned char)(i * 7u + (unsigned)root);
+    char what[160];
+    snprintf(what, sizeof what, "wait_broadcast of %zu bytes from rank %d: %zu wrong", n, root,
+             bad);
+    check(bad == 0, what);
+    if (size > 1 && rank != root && work_s > 0) {
+        snprintf(what, sizeof what, "waiting %.2f s for rank %d used %.3f s of CPU (at most a fifth)",
+                 wall, root, cpu);
+        check(wall >= work_s && cpu < 0.2 * wall, what);
+        printf("rank %d: waited %.2f s for rank %d, %.3f s of CPU\n", rank, wall, root, cpu);
+    }
+    free(buf);
 }
 
 /* Rank r's value at i: wide magnitudes, so the order of the sum shows in the bits. */
@@ -110,6 +161,9 @@ int main(int argc, char **argv)
     check(duo_comm_any(false, &any) == DUO_OK && !any, "any(false everywhere) is false");
     check(duo_comm_any(rank == size - 1, &any) == DUO_OK && any, "any(one rank) is true");
     check(duo_comm_barrier() == DUO_OK, "barrier");
+    check_sleeping_waits(0, 0.6, 1000);
+    check_sleeping_waits(size - 1, 0.2, 3000001);
+    check_sleeping_waits(0, 0.0, 0);
 
     duo_comm_stats stats;
     duo_comm_get_stats(&stats);

@@ -7,10 +7,12 @@
  * N copies in rank order 0..N-1; MPI_Allgatherv then gives every rank every
  * summed block. Each rank sends and receives 2(N-1)/N of the buffer, as a
  * ring all-reduce does. */
+#define _POSIX_C_SOURCE 200809L
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "comm.h"
@@ -391,6 +393,45 @@ duo_status duo_comm_barrier(void)
     return DUO_OK;
 }
 
+/* Waits for a nonblocking collective, sleeping between tests: 1 ms, the nap
+ * doubling up to 20 ms. */
+static duo_status wait_sleeping(MPI_Request *request, const char *call)
+{
+    long nap_ns = 1000000;
+    for (;;) {
+        int done = 0;
+        MPI_TRY(call, MPI_Test(request, &done, MPI_STATUS_IGNORE));
+        if (done)
+            return DUO_OK;
+        struct timespec nap = {.tv_sec = 0, .tv_nsec = nap_ns};
+        nanosleep(&nap, NULL);
+        nap_ns = nap_ns * 2 < 20000000 ? nap_ns * 2 : 20000000;
+    }
+}
+
+duo_status duo_comm_wait_barrier(void)
+{
+    if (comm.size <= 1)
+        return DUO_OK;
+    MPI_Request request;
+    MPI_TRY("MPI_Ibarrier", MPI_Ibarrier(MPI_COMM_WORLD, &request));
+    return wait_sleeping(&request, "MPI_Ibarrier");
+}
+
+duo_status duo_comm_wait_broadcast(void *buf, size_t bytes, int root)
+{
+    if (comm.size <= 1)
+        return DUO_OK;
+    for (size_t at = 0; at < bytes; at += BYTE_ROUND) {
+        size_t len = bytes - at < BYTE_ROUND ? bytes - at : BYTE_ROUND;
+        MPI_Request request;
+        MPI_TRY("MPI_Ibcast", MPI_Ibcast((char *)buf + at, (int)len, MPI_BYTE, root,
+                                         MPI_COMM_WORLD, &request));
+        DUO_TRY(wait_sleeping(&request, "MPI_Ibcast"));
+    }
+    return DUO_OK;
+}
+
 #else /* one rank, no MPI */
 
 duo_status duo_comm_init(int *argc, char ***argv)
@@ -447,5 +488,13 @@ duo_status duo_comm_any(bool mine, bool *any)
     return DUO_OK;
 }
 duo_status duo_comm_barrier(void) { return DUO_OK; }
+duo_status duo_comm_wait_barrier(void) { return DUO_OK; }
+duo_status duo_comm_wait_broadcast(void *buf, size_t bytes, int root)
+{
+    (void)buf;
+    (void)bytes;
+    (void)root;
+    return DUO_OK;
+}
 
 #endif

@@ -49,6 +49,16 @@ duo_status duo_comm_any(bool mine, bool *any);
 
 duo_status duo_comm_barrier(void);
 
+/* duo_comm_barrier and duo_comm_broadcast for a rank that may wait long while
+ * another rank works alone (a stage or router on rank 0): the wait sleeps
+ * (MPI_Ibarrier / MPI_Ibcast tested every 1 ms, the nap doubling up to 20
+ * ms) instead of polling in MPI, so a waiting rank leaves its core to the
+ * working one. Adds up to a nap of latency: not for the per-step sums.
+ * Every rank must call the same one (a nonblocking collective does not
+ * match a blocking one). */
+duo_status duo_comm_wait_barrier(void);
+duo_status duo_comm_wait_broadcast(void *buf, size_t bytes, int root);
+
 /* Records that the failure about to be returned is reached by every rank at
  * the same point (see duo_comm_failed_together). */
 void duo_comm_mark_failed_together(void);

@@ -109,7 +109,9 @@ duo_status duo_spread_share_result(duo_status root_status, void *result, size_t 
     bool root = duo_spread_root();
     if (root && root_status != DUO_OK)
         snprintf(head.message, sizeof head.message, "%s", duo_last_error());
-    duo_status st = duo_comm_broadcast(&head, sizeof head, 0);
+    /* The other ranks may wait here long while rank 0 works alone (a stage
+     * on rank 0, a router it trains alone): they sleep in the wait. */
+    duo_status st = duo_comm_wait_broadcast(&head, sizeof head, 0);
     if (st == DUO_OK && head.status == DUO_OK && bytes)
         st = duo_comm_broadcast(result, bytes, 0);
     if (root)

@@ -50,7 +50,8 @@ duo_status duo_spread_gather(void *array, size_t elem, duo_spread mine);
 /* Collective: rank 0's status and `bytes` of *result go to every rank, which
  * returns rank 0's status (an error there is DUO_ERR_IO elsewhere, saying
  * rank 0 failed). Used after rank 0 wrote the files, so that every rank
- * returns the same summary. */
+ * returns the same summary, and after work rank 0 does alone: the other
+ * ranks sleep while they wait (duo_comm_wait_broadcast). */
 duo_status duo_spread_share_result(duo_status root_status, void *result, size_t bytes);
 
 #endif
