@@ -19,6 +19,7 @@
 #include "base/fileio.h"
 #include "model/model_io.h"
 #include "run_folder.h"
+#include "spread.h"
 #include "train.h"
 
 enum { PATH_CAP = 4096 };
@@ -143,9 +144,10 @@ typedef struct run {
     double first_seconds, train_seconds; /* this process's first step; the others */
     long trained_steps;                  /* by this process, after the first */
     duo_train_eval eval;
-    /* Ranks (include/duocl/comm.h): rank 0 alone writes the run folder and
-     * validates. The global batch is cut into `shards` gradient shards of
-     * batch_local sequences (train.grad_shards); rank r computes shards
+    /* Ranks (include/duocl/comm.h): rank 0 alone writes the run folder;
+     * every rank validates its share of the batches. The global batch is
+     * cut into `shards` gradient shards of batch_local sequences
+     * (train.grad_shards); rank r computes shards
      * r * local .. r * local + local - 1, one after another. One shard on
      * one rank (sharded false) is the plain single-device step. */
     int rank, ranks, shards, local;
@@ -297,10 +299,9 @@ static duo_status setup(run *r)
     /* Everything that can be checked cheaply comes before the device work. */
     DUO_TRY(check_shards(c));
     DUO_TRY(duo_run_open_tokenizer(c, &r->tok));
-    if (writer)
-        DUO_TRY(duo_eval_data_open(c->data.shards, &c->train, (uint32_t)c->model.vocab,
-                                   c->model.ctx, (size_t)c->train.eval_tokens, r->tok,
-                                   &r->eval_data));
+    /* Every rank validates its share of the batches (evaluate_modes). */
+    DUO_TRY(duo_eval_data_open(c->data.shards, &c->train, (uint32_t)c->model.vocab, c->model.ctx,
+                               (size_t)c->train.eval_tokens, r->tok, &r->eval_data));
     for (int d = 0; d < c->train.n_domains; d++)
         r->eval.domain[d] = c->train.domains[d].name;
     r->eval.n_domains = c->train.n_domains;
@@ -335,8 +336,7 @@ static duo_status setup(run *r)
     DUO_TRY(duo_config_to_json(c, &r->config_json));
     size_t B = (size_t)c->train.batch, T = (size_t)c->model.ctx;
     DUO_TRY(duo_activations_create(r->model, r->batch_local, T, true, &r->train_acts));
-    if (writer)
-        DUO_TRY(duo_activations_create(r->model, B, T, false, &r->eval_acts));
+    DUO_TRY(duo_activations_create(r->model, B, T, false, &r->eval_acts));
     if (r->sharded) {
         r->routes = malloc((size_t)c->model.n_layers * r->batch_local * T);
         if (!r->routes)
@@ -364,19 +364,44 @@ static duo_status save(run *r, long step, const char *path)
     return DUO_OK;
 }
 
-/* Every evaluation mode on the validation data, into r->eval. */
+/* Every evaluation mode on the validation data, into r->eval (collective
+ * with several ranks: the batches of every domain, in order, are cut into
+ * one range per rank, and rank 0 gets the same numbers as one process;
+ * the other ranks' r->eval is not complete). An error there is one on
+ * every rank. */
 static duo_status evaluate_modes(run *r, long step)
 {
     r->eval.step = step;
-    for (int mode = 0; mode < DUO_TRAIN_EVAL_MODES; mode++)
-        DUO_TRY(duo_evaluate(r->model, r->eval_acts, r->eval_data, &r->routing[mode],
-                             r->eval.result[mode]));
+    if (r->ranks <= 1) {
+        for (int mode = 0; mode < DUO_TRAIN_EVAL_MODES; mode++)
+            DUO_TRY(duo_evaluate(r->model, r->eval_acts, r->eval_data, &r->routing[mode],
+                                 r->eval.result[mode]));
+        return DUO_OK;
+    }
+    const duo_eval_data *data = r->eval_data;
+    size_t B = (size_t)r->config->train.batch, total = 0;
+    for (int d = 0; d < data->n_domains; d++)
+        total += duo_eval_batches(&data->domain[d], B);
+    for (int mode = 0; mode < DUO_TRAIN_EVAL_MODES; mode++) {
+        size_t offset = 0;
+        for (int d = 0; d < data->n_domains; d++) {
+            const duo_eval_domain *dom = &data->domain[d];
+            size_t n = duo_eval_batches(dom, B);
+            duo_status st = duo_evaluate_spread(r->model, r->eval_acts, dom, data->ctx,
+                                                &r->routing[mode], duo_spread_part(offset, n, total),
+                                                &r->eval.result[mode][d]);
+            if (st != DUO_OK)
+                return duo_comm_mark_failed_together(), st;
+            offset += n;
+        }
+    }
     return DUO_OK;
 }
 
+/* Writes the evaluation of step (evaluate_modes, already run) to the log
+ * and emits it; rank 0. */
 static duo_status validate(run *r, long step)
 {
-    DUO_TRY(evaluate_modes(r, step));
     double elapsed = r->elapsed_offset + (duo_now_seconds() - r->t0);
     for (int d = 0; d < r->eval.n_domains; d++)
         for (int mode = 0; mode < DUO_TRAIN_EVAL_MODES; mode++) {
@@ -473,10 +498,8 @@ static duo_status train_loop(run *r)
      * final.ckpt, the same bytes as latest.ckpt. */
     bool writer = r->rank == 0;
     if (r->start_step == tc->steps) {
-        if (!writer)
-            return DUO_OK;
         DUO_TRY(evaluate_modes(r, r->start_step));
-        return save(r, r->start_step, r->final_path);
+        return writer ? save(r, r->start_step, r->final_path) : DUO_OK;
     }
     size_t B = (size_t)tc->batch, T = (size_t)r->config->model.ctx, N = B * T;
     size_t n_local = r->batch_local * T;
@@ -531,6 +554,11 @@ static duo_status train_loop(run *r)
         }
         double tps = dt > 0 ? (double)N / dt : 0.0;
         double elapsed = r->elapsed_offset + (duo_now_seconds() - r->t0);
+        bool eval_due = last || (tc->eval_every > 0 && done % tc->eval_every == 0);
+        /* With several ranks every rank evaluates its share here, before rank
+         * 0 logs the step (one process: after, as always). */
+        if (r->ranks > 1 && eval_due && (st = evaluate_modes(r, done)) != DUO_OK)
+            break;
         if (writer) {
             fprintf(r->log, "{\"type\":\"train\",\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,"
                     "\"grad_norm\":%.9g,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f}\n",
@@ -539,7 +567,9 @@ static duo_status train_loop(run *r)
             duo_train_event e = {.kind = DUO_TRAIN_EVENT_STEP, .step = done, .result = result,
                                  .tokens_per_s = tps};
             emit(r, &e);
-            if (st == DUO_OK && (last || (tc->eval_every > 0 && done % tc->eval_every == 0)))
+            if (st == DUO_OK && eval_due && r->ranks <= 1)
+                st = evaluate_modes(r, done);
+            if (st == DUO_OK && eval_due)
                 st = validate(r, done);
             if (st == DUO_OK && (last || (tc->ckpt_every > 0 && done % tc->ckpt_every == 0)))
                 st = save(r, done, r->latest);
