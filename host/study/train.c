@@ -365,8 +365,8 @@ static duo_status save(run *r, long step, const char *path)
 }
 
 /* Every evaluation mode on the validation data, into r->eval (collective
- * with several ranks: the batches of every domain, in order, are cut into
- * one range per rank, and rank 0 gets the same numbers as one process;
+ * with several ranks: every domain's batches are cut into one range per
+ * rank, and rank 0 gets the same numbers as one process;
  * the other ranks' r->eval is not complete). An error there is one on
  * every rank. */
 static duo_status evaluate_modes(run *r, long step)
@@ -378,23 +378,21 @@ static duo_status evaluate_modes(run *r, long step)
                                  r->eval.result[mode]));
         return DUO_OK;
     }
+    /* Each domain's batches are cut over the ranks (not the list of every
+     * domain's batches: duo_evaluate_spread ends each domain with a gather
+     * on rank 0, so ranks holding different domains would take turns). */
     const duo_eval_data *data = r->eval_data;
-    size_t B = (size_t)r->config->train.batch, total = 0;
-    for (int d = 0; d < data->n_domains; d++)
-        total += duo_eval_batches(&data->domain[d], B);
-    for (int mode = 0; mode < DUO_TRAIN_EVAL_MODES; mode++) {
-        size_t offset = 0;
+    size_t B = (size_t)r->config->train.batch;
+    for (int mode = 0; mode < DUO_TRAIN_EVAL_MODES; mode++)
         for (int d = 0; d < data->n_domains; d++) {
             const duo_eval_domain *dom = &data->domain[d];
             size_t n = duo_eval_batches(dom, B);
             duo_status st = duo_evaluate_spread(r->model, r->eval_acts, dom, data->ctx,
-                                                &r->routing[mode], duo_spread_part(offset, n, total),
+                                                &r->routing[mode], duo_spread_part(0, n, n),
                                                 &r->eval.result[mode][d]);
             if (st != DUO_OK)
                 return duo_comm_mark_failed_together(), st;
-            offset += n;
         }
-    }
     return DUO_OK;
 }
 
