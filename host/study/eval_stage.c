@@ -158,11 +158,11 @@ static duo_status evaluate_run(duo_runtime *rt, duo_run *run, const duo_eval_opt
     snprintf(out->device, sizeof out->device, "%s", duo_runtime_device(rt)->name);
     out->layers = mc->n_layers;
     const duo_eval_data *data = run->data;
-    /* Under MPI the batches of every domain, in order, are cut into one
-     * range per rank (study/spread.h); rank 0 reports and writes. */
-    size_t B = batch ? batch : 1, total = 0, offset = 0;
-    for (int d = 0; d < data->n_domains; d++)
-        total += duo_eval_batches(&data->domain[d], B);
+    /* Under MPI each domain's batches are cut into one range per rank
+     * (study/spread.h), gathered on rank 0, which reports and writes. (Cut per
+     * domain, not over all domains at once: each domain ends with a gather,
+     * so ranks holding other domains would only wait their turn.) */
+    size_t B = batch ? batch : 1;
     st = duo_spread_agree(st);
     for (int d = 0; st == DUO_OK && d < data->n_domains; d++) {
         st = duo_spread_agree(o->stop && *o->stop
@@ -173,8 +173,7 @@ static duo_status evaluate_run(duo_runtime *rt, duo_run *run, const duo_eval_opt
             break;
         const duo_eval_domain *dom = &data->domain[d];
         size_t n = duo_eval_batches(dom, B);
-        duo_spread part = duo_spread_part(offset, n, total);
-        offset += n;
+        duo_spread part = duo_spread_part(0, n, n);
         duo_eval_result r;
         double t0 = duo_now_seconds();
         st = duo_evaluate_spread(run->model, a, dom, data->ctx, &routing, part, &r);

@@ -316,20 +316,17 @@ static duo_status search_run(duo_runtime *rt, duo_run *run, const duo_oracle_opt
     duo_oracle_result *results = calloc(DUO_CONFIG_MAX_DOMAINS, sizeof *results);
     size_t n_windows[DUO_CONFIG_MAX_DOMAINS];
     duo_status st = results ? DUO_OK : duo_fail(DUO_ERR_OUT_OF_MEMORY, "out of memory for the oracle");
-    /* Under MPI the batches of every domain, in order, are cut into one
-     * range per rank (study/spread.h). */
-    size_t total_batches = 0;
-    for (int d = 0; d < data->n_domains; d++) {
+    /* Under MPI each domain's batches are cut into one range per rank
+     * (study/spread.h) and gathered on rank 0 (per domain, not over all
+     * domains at once: each domain ends with a gather, so ranks holding other
+     * domains would only wait their turn). */
+    for (int d = 0; d < data->n_domains; d++)
         n_windows[d] = (data->domain[d].targets + ctx - 1) / ctx;
-        total_batches += duo_oracle_batches(n_windows[d], batch);
-    }
     int searched = 0;
-    size_t offset = 0;
     for (int d = 0; d < data->n_domains && st == DUO_OK; d++) {
         const duo_eval_domain *dom = &data->domain[d];
         size_t n_batches = duo_oracle_batches(n_windows[d], batch);
-        duo_spread part = duo_spread_part(offset, n_batches, total_batches);
-        offset += n_batches;
+        duo_spread part = duo_spread_part(0, n_batches, n_batches);
         s.event = (duo_oracle_event){.index = d, .n_domains = data->n_domains, .name = dom->name};
         emit(&s, DUO_ORACLE_EVENT_DOMAIN_START);
         st = duo_oracle_search_spread(run->model, dom->tokens, n_windows[d], ctx, batch, &so, part,
