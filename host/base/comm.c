@@ -166,57 +166,45 @@ static duo_status scratch_reserve(size_t bytes)
 /* Elements per round of a sum: counts and displacements stay below INT_MAX. */
 enum { SUM_ROUND_ELEMENTS = 1 << 24 };
 
-/* One round of the ordered sum on n elements of `elem` bytes (n <= SUM_ROUND_ELEMENTS). */
-#define DEFINE_ORDERED_SUM(name, type, mpi_type)                                             \
-    static duo_status name(type *buf, size_t n)                                              \
-    {                                                                                        \
-        int N = comm.size;                                                                   \
-        int counts[N], displs[N], rcounts[N], rdispls[N];                                    \
-        size_t block = (n + (size_t)N - 1) / (size_t)N;                                      \
-        for (int r = 0; r < N; r++) {                                                        \
-            size_t lo = (size_t)r * block < n ? (size_t)r * block : n;                       \
-            size_t hi = lo + block < n ? lo + block : n;                                     \
-            counts[r] = (int)(hi - lo);                                                      \
-            displs[r] = (int)lo;                                                             \
-        }                                                                                    \
-        int mine = counts[comm.rank];                                                        \
-        for (int r = 0; r < N; r++) {                                                        \
-            rcounts[r] = mine;                                                               \
-            rdispls[r] = r * mine;                                                           \
-        }                                                                                    \
-        DUO_TRY(scratch_reserve((size_t)N * (size_t)(mine > 0 ? mine : 1) * sizeof(type)));  \
-        type *recv = comm.scratch;                                                           \
-        MPI_TRY("MPI_Alltoallv", MPI_Alltoallv(buf, counts, displs, mpi_type, recv, rcounts, \
-                                               rdispls, mpi_type, MPI_COMM_WORLD));          \
-        type *out = buf + displs[comm.rank];                                                 \
-        for (int i = 0; i < mine; i++) {                                                     \
-            type acc = recv[i];                                                              \
-            for (int r = 1; r < N; r++)                                                      \
-                acc += recv[(size_t)r * (size_t)mine + (size_t)i];                           \
-            out[i] = acc;                                                                    \
-        }                                                                                    \
-        MPI_TRY("MPI_Allgatherv", MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf,     \
-                                                 counts, displs, mpi_type, MPI_COMM_WORLD)); \
-        return DUO_OK;                                                                       \
-    }
-
-DEFINE_ORDERED_SUM(sum_round_floats, float, MPI_FLOAT)
-DEFINE_ORDERED_SUM(sum_round_doubles, double, MPI_DOUBLE)
-
-duo_status duo_comm_sum_floats(float *buf, size_t n)
+/* One round of the rank-ordered sum of doubles (n <= SUM_ROUND_ELEMENTS): the
+ * buffer cut into one block per rank; each owner receives every rank's copy of
+ * its block (MPI_Alltoallv), adds them in rank order 0..N-1, and the blocks are
+ * gathered back (MPI_Allgatherv). The floats take the same route as shards
+ * (sum_round_shards with one shard per rank). */
+static duo_status sum_round_doubles(double *buf, size_t n)
 {
-    if (comm.size <= 1 || n == 0)
-        return DUO_OK;
-    double start = duo_now_seconds();
-    for (size_t at = 0; at < n; at += SUM_ROUND_ELEMENTS) {
-        size_t len = n - at < SUM_ROUND_ELEMENTS ? n - at : SUM_ROUND_ELEMENTS;
-        DUO_TRY(sum_round_floats(buf + at, len));
+    int N = comm.size;
+    int counts[N], displs[N], rcounts[N], rdispls[N];
+    size_t block = (n + (size_t)N - 1) / (size_t)N;
+    for (int r = 0; r < N; r++) {
+        size_t lo = (size_t)r * block < n ? (size_t)r * block : n;
+        size_t hi = lo + block < n ? lo + block : n;
+        counts[r] = (int)(hi - lo);
+        displs[r] = (int)lo;
     }
-    comm.stats.sum_calls++;
-    comm.stats.sum_bytes += n * sizeof(float);
-    comm.stats.sum_seconds += duo_now_seconds() - start;
+    int mine = counts[comm.rank];
+    for (int r = 0; r < N; r++) {
+        rcounts[r] = mine;
+        rdispls[r] = r * mine;
+    }
+    DUO_TRY(scratch_reserve((size_t)N * (size_t)(mine > 0 ? mine : 1) * sizeof(double)));
+    double *recv = comm.scratch;
+    MPI_TRY("MPI_Alltoallv", MPI_Alltoallv(buf, counts, displs, MPI_DOUBLE, recv, rcounts,
+                                           rdispls, MPI_DOUBLE, MPI_COMM_WORLD));
+    double *out = buf + displs[comm.rank];
+    for (int i = 0; i < mine; i++) {
+        double acc = recv[i];
+        for (int r = 1; r < N; r++)
+            acc += recv[(size_t)r * (size_t)mine + (size_t)i];
+        out[i] = acc;
+    }
+    MPI_TRY("MPI_Allgatherv", MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts,
+                                             displs, MPI_DOUBLE, MPI_COMM_WORLD));
     return DUO_OK;
 }
+
+/* One shard per rank: rank order is shard order. */
+duo_status duo_comm_sum_floats(float *buf, size_t n) { return duo_comm_sum_shards(buf, n, 1, n); }
 
 /* One round of the shard sum (local * n < INT_MAX): every rank packs, for
  * each owner, its shards' copies of the owner's block (shard order); the
@@ -240,10 +228,13 @@ static duo_status sum_round_shards(float *buf, size_t stride, int local, size_t 
         rcounts[r] = local * mine;
         rdispls[r] = r * local * mine;
     }
-    size_t send_floats = (size_t)local * n, recv_floats = (size_t)N * (size_t)local * (size_t)mine;
+    /* One shard per rank: the buffer is already in the layout to send. */
+    size_t send_floats = local > 1 ? (size_t)local * n : 0;
+    size_t recv_floats = (size_t)N * (size_t)local * (size_t)mine;
     DUO_TRY(scratch_reserve((send_floats + recv_floats + 1) * sizeof(float)));
-    float *send = comm.scratch, *recv = send + send_floats;
-    for (int r = 0; r < N; r++)
+    float *scratch = comm.scratch;
+    float *send = local > 1 ? scratch : buf, *recv = scratch + send_floats;
+    for (int r = 0; local > 1 && r < N; r++)
         for (int j = 0; j < local; j++)
             memcpy(send + sdispls[r] + (size_t)j * (size_t)counts[r],
                    buf + (size_t)j * stride + (size_t)displs[r], (size_t)counts[r] * sizeof(float));
@@ -265,10 +256,9 @@ static duo_status sum_round_shards(float *buf, size_t stride, int local, size_t 
 duo_status duo_comm_sum_shards(float *buf, size_t stride, int local, size_t n)
 {
     DUO_TRY(check_shards(stride, local, n));
-    if (local == 1)
-        return duo_comm_sum_floats(buf, n);
     if (comm.size <= 1 || n == 0) {
-        add_local_shards(buf, stride, local, n);
+        if (local > 1)
+            add_local_shards(buf, stride, local, n);
         return DUO_OK;
     }
     double start = duo_now_seconds();
